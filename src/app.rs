@@ -1,0 +1,63 @@
+//! The application: shared state, the router of every area, and the one middleware stack.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
+
+use crate::config::Config;
+use crate::metrics::Stats;
+use crate::{error, middleware, routes};
+
+/// State every handler and middleware can reach; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    /// The validated configuration.
+    pub(crate) config: Arc<Config>,
+    /// The `Alt-Svc` value naming the real QUIC port.
+    pub(crate) alt_svc: HeaderValue,
+    /// Cancelled when graceful shutdown begins.
+    pub(crate) shutdown: CancellationToken,
+    /// Request statistics.
+    pub(crate) stats: Arc<Stats>,
+}
+
+impl AppState {
+    pub(crate) fn new(config: Arc<Config>, quic_port: u16, shutdown: CancellationToken) -> Self {
+        let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
+            .expect("a port number makes a valid header value");
+        Self { config, alt_svc, shutdown, stats: Arc::default() }
+    }
+}
+
+/// Builds the router with its middleware; every transport serves this same service.
+pub(crate) fn router(state: AppState) -> Router {
+    let routes = Router::new().merge(routes::health::router()).merge(routes::pages::router());
+    #[cfg(feature = "test-routes")]
+    let routes = routes.merge(routes::testing::router());
+
+    // Outermost first: the request id exists before anything logs, the access log sees the
+    // final response (rendered errors, caught panics), and the body timeout wraps the handlers.
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(from_fn_with_state(state.clone(), middleware::access_log::log))
+        .layer(from_fn(error::render))
+        .layer(from_fn(middleware::panic::catch))
+        .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))
+        .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_idle_timeout))
+        .map_request(|request: Request<TimeoutBody<Body>>| request.map(Body::new));
+
+    routes
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(stack)
+        .with_state(state)
+}

@@ -1,0 +1,151 @@
+//! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use figment::value::Value;
+
+use crate::cert::Certificates;
+use crate::config::{self, Config, Environment, LogFormat};
+
+const ENV_HELP: &str = "\
+Every option has a KINO_* environment twin (shown in brackets); .env in the working directory is
+read too. Precedence: defaults < kino.toml < .env < environment < flags. Values may reference
+other variables as ${NAME}. Settings without a flag (limits, secret) are listed in
+config.example.toml; their variables are KINO_<SECTION>_<KEY>, e.g. KINO_LIMITS_IDLE_TIMEOUT.";
+
+/// kino: a video streaming server over HTTP/1.1, HTTP/2 and HTTP/3.
+#[derive(Debug, Parser)]
+#[command(name = "kino", version, after_help = ENV_HELP)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Configuration options shared by every subcommand.
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create, renew or show the self-signed certificates; print the SPKI hash and Chrome flags.
+    Cert,
+    /// Print the effective configuration as TOML, secrets redacted.
+    Config,
+}
+
+/// Options that override the configuration file and environment.
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Configuration file [default: kino.toml] [env: KINO_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Environment whose defaults and rules apply [default: development] [env: KINO_ENV]
+    #[arg(long, global = true, value_enum)]
+    pub env: Option<Environment>,
+    /// Plain HTTP/1.1 and h2c listener [default: 127.0.0.1:8080] [env: KINO_HTTP_ADDR]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// TLS listener (TCP) and HTTP/3 listener (UDP) [default: 127.0.0.1:8443] [env: KINO_HTTPS_ADDR]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub https_addr: Option<SocketAddr>,
+    /// Folder for uploads, the database and generated state [default: data] [env: KINO_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Media root to serve; repeatable [default: media] [env: KINO_MEDIA_DIRS, comma-separated]
+    #[arg(long = "media-dir", global = true, value_name = "DIR")]
+    pub media_dirs: Vec<PathBuf>,
+    /// URL users reach the server at, shown at start-up [env: KINO_PUBLIC_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Folder of the generated CA and certificate [default: certs] [env: KINO_TLS_CERT_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Extra host name or IP for the generated certificate; repeatable [env: KINO_TLS_HOSTS]
+    #[arg(long = "host", global = true, value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Certificate chain (PEM) to use instead of the generated one [env: KINO_TLS_CERT_PATH]
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert [env: KINO_TLS_KEY_PATH]
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format [default: pretty; json in production] [env: KINO_LOG_FORMAT]
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter such as info or kino=debug,hyper=info [default: info] [env: KINO_LOG_FILTER]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_filter: Option<String>,
+}
+
+impl Options {
+    /// Loads the layered configuration with these options as the top layer.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| Value::from(p.display().to_string()));
+        let list = |items: Vec<String>| (!items.is_empty()).then(|| Value::from(items));
+        let text = |s: Option<String>| s.map(Value::from);
+        let overrides = config::overrides([
+            ("env", self.env.map(|e| Value::from(format!("{e:?}").to_lowercase()))),
+            ("http_addr", text(self.http_addr.map(|a| a.to_string()))),
+            ("https_addr", text(self.https_addr.map(|a| a.to_string()))),
+            ("data_dir", path(&self.data_dir)),
+            ("media_dirs", list(self.media_dirs.iter().map(|p| p.display().to_string()).collect())),
+            ("public_url", text(self.public_url.clone())),
+            ("tls.cert_dir", path(&self.cert_dir)),
+            ("tls.hosts", list(self.hosts.clone())),
+            ("tls.cert_path", path(&self.tls_cert)),
+            ("tls.key_path", path(&self.tls_key)),
+            ("log.format", self.log_format.map(|f| Value::from(format!("{f:?}").to_lowercase()))),
+            ("log.filter", text(self.log_filter.clone())),
+        ]);
+        let file = self.config.clone().or_else(|| std::env::var_os("KINO_CONFIG").map(PathBuf::from));
+        Config::load(file.as_deref(), overrides)
+    }
+}
+
+/// Runs the parsed command line.
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.options.load()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Cert => cert(&config),
+        Command::Config => {
+            print!("{}", config.to_toml()?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    crate::telemetry::init(&config.log)?;
+    // All cores: tokio's multi-threaded runtime starts one worker per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(crate::run(config, crate::shutdown_signal()))
+}
+
+fn cert(config: &Config) -> anyhow::Result<()> {
+    crate::tls::install_crypto_provider();
+    let certs = Certificates::resolve(&config.tls)?;
+    let origin = format!("localhost:{}", config.https_addr.port());
+    match &certs.ca_path {
+        Some(ca) => {
+            println!(
+                "certificate: {} ({:?})",
+                config.tls.cert_dir.join("cert.pem").display(),
+                certs.provenance
+            );
+            println!("local CA:    {} (trust this one to avoid warnings)", ca.display());
+        }
+        None => println!(
+            "certificate: {} (configured)",
+            config.tls.cert_path.as_ref().map_or(String::new(), |p| p.display().to_string())
+        ),
+    }
+    println!("SPKI SHA-256: {}", certs.spki_sha256);
+    println!("HTTP/3 in Chrome:\n  chromium {} https://{origin}/", certs.chrome_flags(&origin));
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! The typed server configuration, layered from defaults, `kino.toml`, `.env`, `KINO_*` and flags.
+//!
+//! Precedence, lowest first: built-in defaults for the selected environment < `kino.toml` <
+//! `.env` < the process environment (`KINO_*`) < command-line flags. Values may reference other
+//! variables as `${NAME}`; the merged tree is interpolated once, then validated into [`Config`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
+use figment::{Figment, Provider};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+mod interpolate;
+mod secret;
+
+pub(crate) use interpolate::interpolate;
+
+/// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
+const SECTIONS: &[&str] = &["tls", "log", "limits"];
+
+/// Secrets that ship in examples and docs; production refuses them.
+const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
+
+/// The shortest secret production accepts: 32 bytes gives HMAC-SHA256 its full strength.
+const MIN_SECRET_LEN: usize = 32;
+
+/// Which set of defaults and rules applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Human-readable logs; a secret is generated and kept in the data dir when none is set.
+    #[default]
+    Development,
+    /// Like development, for automated tests.
+    Test,
+    /// JSON logs; refuses to start without a real secret.
+    Production,
+}
+
+/// The validated configuration every part of the server reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// The environment whose defaults and rules apply.
+    pub env: Environment,
+    /// Plain-text HTTP/1.1 (and h2c prior knowledge) listener.
+    pub http_addr: SocketAddr,
+    /// TLS listener (HTTP/1.1 and HTTP/2 over TCP) and QUIC listener (HTTP/3 over UDP).
+    pub https_addr: SocketAddr,
+    /// Where uploads, the database and generated state live.
+    pub data_dir: PathBuf,
+    /// Read-only media roots served and catalogued.
+    #[serde(deserialize_with = "string_or_list")]
+    pub media_dirs: Vec<PathBuf>,
+    /// The URL users reach the server at, when it differs from the listener (shown at start-up).
+    pub public_url: Option<String>,
+    /// The server secret behind every HMAC (viewer keys, checkpoints); never logged.
+    #[serde(
+        default,
+        serialize_with = "secret::serialize_redacted",
+        deserialize_with = "secret::deserialize"
+    )]
+    pub secret: Option<SecretString>,
+    /// Certificates.
+    pub tls: TlsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Limits and timeouts for every transport.
+    pub limits: Limits,
+}
+
+/// Where the certificates come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// Folder of the generated local CA and leaf certificate.
+    pub cert_dir: PathBuf,
+    /// Extra host names or IPs for the generated leaf (localhost, 127.0.0.1 and ::1 are always in).
+    #[serde(deserialize_with = "string_or_list")]
+    pub hosts: Vec<String>,
+    /// A certificate chain (PEM) to use instead of the generated one.
+    pub cert_path: Option<PathBuf>,
+    /// The private key (PEM) that goes with `cert_path`.
+    pub key_path: Option<PathBuf>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for machines.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `kino=debug,hyper=info`.
+    pub filter: String,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Compact, human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Limits and timeouts; defaults follow nginx and Caddy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Time allowed to receive a request's headers, and the keep-alive idle time of HTTP/1.1
+    /// (hyper starts this timer whenever it waits for the next request head).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest pause allowed between two chunks of a request body.
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/2 and HTTP/3).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Time allowed for a TLS or QUIC handshake.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Interval of HTTP/2 keep-alive pings; a ping unanswered for as long closes the connection.
+    #[serde(with = "humantime_serde")]
+    pub http2_keep_alive_interval: Duration,
+    /// Concurrent streams per HTTP/2 or HTTP/3 connection.
+    pub max_concurrent_streams: u32,
+    /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list, HTTP/3 field section), bytes.
+    pub max_header_size: u32,
+    /// QUIC flow-control window per stream, bytes.
+    pub quic_stream_receive_window: u32,
+    /// QUIC flow-control window per connection, bytes.
+    pub quic_receive_window: u32,
+    /// Open connections across all listeners; further clients wait in the accept queue.
+    pub max_connections: u32,
+    /// How long graceful shutdown waits for in-flight requests.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Built-in defaults for `env`, the lowest configuration layer.
+    pub fn defaults(env: Environment) -> Self {
+        let production = env == Environment::Production;
+        Self {
+            env,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https_addr: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("data"),
+            media_dirs: vec![PathBuf::from("media")],
+            public_url: None,
+            secret: None,
+            tls: TlsConfig {
+                cert_dir: PathBuf::from("certs"),
+                hosts: Vec::new(),
+                cert_path: None,
+                key_path: None,
+            },
+            log: LogConfig {
+                format: if production { LogFormat::Json } else { LogFormat::Pretty },
+                filter: "info".to_owned(),
+            },
+            limits: Limits::default(),
+        }
+    }
+
+    /// A configuration for tests: every listener on port 0 of loopback, state under `dir`.
+    pub fn for_tests(dir: &Path) -> Self {
+        let mut config = Self::defaults(Environment::Test);
+        config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.https_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.data_dir = dir.join("data");
+        config.tls.cert_dir = dir.join("certs");
+        config.secret = Some(SecretString::from("test-secret-test-secret-test-secret"));
+        config
+    }
+
+    /// Loads the layered configuration: `overrides` are the command-line values (highest layer).
+    pub fn load(config_file: Option<&Path>, overrides: Dict) -> anyhow::Result<Self> {
+        // Only fills variables that are not already set, so the real environment wins over it.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => return Err(err).context("reading .env"),
+        }
+        let file = config_file.unwrap_or(Path::new("kino.toml"));
+        if config_file.is_some() && !file.exists() {
+            bail!("config file {} does not exist", file.display());
+        }
+        let layers = Figment::new()
+            .merge(Toml::file(file))
+            .merge(env_provider())
+            .merge(Serialized::defaults(overrides));
+        // The environment picks the defaults, so it is read from the other layers first; a
+        // misspelt one is an error, never a silent fallback to development.
+        let env = match layers.find_value("env") {
+            Ok(value) => value.deserialize::<Environment>().map_err(config_error)?,
+            Err(_) => Environment::default(),
+        };
+        let merged = Figment::from(Serialized::defaults(Self::defaults(env))).merge(layers);
+        Self::from_figment(&merged)?.validated()
+    }
+
+    /// Extracts, interpolates and deserializes a merged figment.
+    fn from_figment(figment: &Figment) -> anyhow::Result<Self> {
+        let value: Value = figment.extract().map_err(config_error)?;
+        let value = interpolate(value, &|name| std::env::var(name).ok())?;
+        Config::deserialize(&value).map_err(config_error)
+    }
+
+    /// Applies the rules of the environment: production needs a real secret.
+    pub fn validated(self) -> anyhow::Result<Self> {
+        if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
+            bail!("tls.cert_path and tls.key_path (KINO_TLS_CERT_PATH, KINO_TLS_KEY_PATH) go together");
+        }
+        if self.media_dirs.is_empty() {
+            bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");
+        }
+        match (&self.secret, self.env) {
+            (None, Environment::Production) => bail!(
+                "production needs a secret: set KINO_SECRET (secret in kino.toml) to {MIN_SECRET_LEN}+ random characters"
+            ),
+            (Some(secret), Environment::Production) => {
+                let value = secret.expose_secret();
+                if KNOWN_DEFAULT_SECRETS.contains(&value.to_ascii_lowercase().as_str()) {
+                    bail!("production refuses the example secret in KINO_SECRET; set a random one");
+                }
+                if value.len() < MIN_SECRET_LEN {
+                    bail!(
+                        "production needs KINO_SECRET of at least {MIN_SECRET_LEN} characters (it has {})",
+                        value.len()
+                    );
+                }
+            }
+            _ => {}
+        }
+        Ok(self)
+    }
+
+    /// Outside production, fills a missing secret with one generated once and kept in the data
+    /// dir, so restarts keep the same viewer keys and checkpoints.
+    pub fn ensure_secret(&mut self) -> anyhow::Result<&SecretString> {
+        if self.secret.is_none() {
+            self.secret = Some(secret::load_or_create(&self.data_dir)?);
+        }
+        Ok(self.secret.as_ref().expect("just set"))
+    }
+
+    /// The configuration as TOML, with secrets redacted, for `kino config`.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            handshake_timeout: Duration::from_secs(10),
+            http2_keep_alive_interval: Duration::from_secs(20),
+            max_concurrent_streams: 128,
+            max_header_size: 32 * 1024,
+            quic_stream_receive_window: 1024 * 1024,
+            quic_receive_window: 8 * 1024 * 1024,
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `KINO_*` variables, with `KINO_<SECTION>_<KEY>` nested under its section.
+fn env_provider() -> impl Provider {
+    Env::prefixed("KINO_").map(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        SECTIONS
+            .iter()
+            .find_map(|section| {
+                let rest = key.strip_prefix(section)?.strip_prefix('_')?;
+                Some(format!("{section}.{rest}").into())
+            })
+            .unwrap_or_else(|| key.clone().into())
+    })
+}
+
+fn config_error(err: figment::Error) -> anyhow::Error {
+    anyhow::anyhow!("invalid configuration: {err}")
+}
+
+/// Accepts `"a,b"` (handy in environment variables) as well as a list.
+fn string_or_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) => {
+            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        }
+        OneOrMany::Many(v) => v,
+    };
+    Ok(items.into_iter().map(T::from).collect())
+}
+
+/// Builds the command-line override layer from `(dotted key, value)` pairs that were given.
+pub fn overrides<I, V>(pairs: I) -> Dict
+where
+    I: IntoIterator<Item = (&'static str, Option<V>)>,
+    V: Into<Value>,
+{
+    let mut root: BTreeMap<String, Value> = BTreeMap::new();
+    for (key, value) in pairs {
+        let Some(value) = value else { continue };
+        match key.split_once('.') {
+            Some((section, field)) => {
+                let entry = root.entry(section.to_owned()).or_insert_with(|| Value::from(Dict::new()));
+                if let Value::Dict(_, dict) = entry {
+                    dict.insert(field.to_owned(), value.into());
+                }
+            }
+            None => {
+                root.insert(key.to_owned(), value.into());
+            }
+        }
+    }
+    root.into_iter().collect()
+}

@@ -1,0 +1,170 @@
+//! The one HTTP error type, its status codes, and how errors are rendered (JSON or HTML).
+//!
+//! Handlers return [`AppError`]; its response carries an [`ErrorReport`] extension and no body.
+//! The [`render`] middleware then writes the body the client can read: JSON under `/api` or when
+//! the client asks for JSON, a small HTML page otherwise. Keeping the rendering in one middleware
+//! means axum's own 404/405 fallbacks and caught panics look exactly like handler errors.
+
+use askama::Template;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error a handler can return; mapped to a status code and a public message here only.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No route or resource at this path.
+    #[error("nothing is at {0}")]
+    NotFound(String),
+    /// The path exists but not for this method.
+    #[error("{0} is not allowed on this path")]
+    MethodNotAllowed(Method),
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The server is shutting down or not ready.
+    #[error("the server is not ready: {0}")]
+    Unavailable(&'static str),
+    /// A handler panicked; the panic is logged, never sent.
+    #[error("the server hit a bug while answering; it has been logged")]
+    Panic,
+    /// Anything else; the cause is logged, never sent.
+    #[error("the server failed to answer; it has been logged")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// The HTTP status this error maps to.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Panic | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, machine-readable code for the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::BadRequest(_) => "bad_request",
+            Self::Unavailable(_) => "unavailable",
+            Self::Panic => "panic",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// What [`render`] needs to write an error body; attached to error responses as an extension.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorReport {
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let report = ErrorReport { code: self.code(), message: self.to_string() };
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(report);
+        response
+    }
+}
+
+/// Fallback for unknown paths.
+pub(crate) async fn not_found(request: Request) -> AppError {
+    AppError::NotFound(request.uri().path().to_owned())
+}
+
+/// Fallback for known paths hit with another method; axum adds the `Allow` header itself.
+pub(crate) async fn method_not_allowed(method: Method) -> AppError {
+    AppError::MethodNotAllowed(method)
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    error: JsonErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: StatusCode,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+/// Middleware that writes the body of every error response (see the module docs).
+pub(crate) async fn render(request: Request, next: Next) -> Response {
+    let json = wants_json(&request);
+    let request_id =
+        request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let response = next.run(request).await;
+    let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    let (content_type, body) = if json {
+        let body = JsonError {
+            error: JsonErrorBody { code: report.code, message: &report.message, request_id: &request_id },
+        };
+        ("application/json", serde_json::to_vec(&body).unwrap_or_default())
+    } else {
+        let page = ErrorPage { status: parts.status, message: &report.message, request_id: &request_id };
+        ("text/html; charset=utf-8", page.render().unwrap_or_default().into_bytes())
+    };
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, body.into())
+}
+
+/// API paths always get JSON; elsewhere JSON only when the client prefers it to HTML.
+fn wants_json(request: &Request) -> bool {
+    let path = request.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        return true;
+    }
+    let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes_match() {
+        let cases = [
+            (AppError::NotFound("/x".into()), 404, "not_found"),
+            (AppError::MethodNotAllowed(Method::DELETE), 405, "method_not_allowed"),
+            (AppError::BadRequest("bad".into()), 400, "bad_request"),
+            (AppError::Unavailable("shutting down"), 503, "unavailable"),
+            (AppError::Panic, 500, "panic"),
+            (AppError::Internal(anyhow::anyhow!("disk on fire")), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status().as_u16(), error.code()), (status, code));
+        }
+    }
+
+    #[test]
+    fn internal_causes_are_not_public() {
+        let error = AppError::Internal(anyhow::anyhow!("password=hunter2"));
+        assert!(!error.to_string().contains("hunter2"));
+    }
+}

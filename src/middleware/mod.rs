@@ -1,0 +1,5 @@
+//! Request middleware of the one stack every protocol shares; the stack itself is in `app.rs`.
+
+pub(crate) mod access_log;
+pub(crate) mod alt_svc;
+pub(crate) mod panic;

@@ -1,0 +1,6 @@
+//! HTTP routes, one module per area; each exports `router()` and the root merges them.
+
+pub(crate) mod health;
+pub(crate) mod pages;
+#[cfg(feature = "test-routes")]
+pub(crate) mod testing;

@@ -1,0 +1,150 @@
+//! What the transport knows about a request's connection, and the idle tracking of connections.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
+
+/// The connection a request arrived on; every transport inserts it as a request extension.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// How the connection is secured.
+    pub transport: Transport,
+}
+
+/// How a connection reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP (HTTP/1.1 or h2c).
+    Plain,
+    /// TLS over TCP (HTTP/1.1 or HTTP/2).
+    Tls,
+    /// QUIC (HTTP/3).
+    Quic,
+}
+
+/// Requests in flight on one connection and when the last one ended, for the idle timeout.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    in_flight: AtomicUsize,
+    started_any: AtomicBool,
+    last_end: std::sync::Mutex<Instant>,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            in_flight: AtomicUsize::new(0),
+            started_any: AtomicBool::new(false),
+            last_end: std::sync::Mutex::new(Instant::now()),
+        })
+    }
+
+    /// Marks a request as started; the guard marks it ended when its response body is dropped.
+    pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.started_any.store(true, Ordering::Release);
+        InFlight(self.clone())
+    }
+
+    /// Whether any request has arrived on this connection.
+    pub(crate) fn has_served(&self) -> bool {
+        self.started_any.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no request has been in flight for `idle`, or when no request at all has
+    /// arrived within `first`: a connection that never sends one (hyper-util's protocol sniffing
+    /// and HTTP/2 have no header timeout of their own) does not hold a slot for long.
+    pub(crate) async fn idle_for(&self, first: Duration, idle: Duration) {
+        loop {
+            let idle = if self.started_any.load(Ordering::Acquire) { idle } else { first.min(idle) };
+            let since = *self.last_end.lock().expect("activity lock");
+            let busy = self.in_flight.load(Ordering::Acquire) > 0;
+            if !busy && since.elapsed() >= idle {
+                return;
+            }
+            // A busy connection is checked again a full period later: its request may run long
+            // (a video download), and the period only starts counting once it has ended.
+            let wait = if busy { idle } else { idle - since.elapsed() };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A request in flight; dropping it records the end of the request.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_end.lock().expect("activity lock") = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is dropped.
+pub(crate) struct TrackedBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B> TrackedBody<B> {
+    pub(crate) fn new(inner: B, in_flight: InFlight) -> Self {
+        Self { inner, _in_flight: in_flight }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for TrackedBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_waits_for_requests_to_end() {
+        let activity = Activity::new();
+        let guard = activity.begin();
+        let idle = activity.idle_for(Duration::from_secs(30), Duration::from_secs(75));
+        tokio::pin!(idle);
+        // Busy for five minutes: never idle.
+        assert!(tokio::time::timeout(Duration::from_secs(300), idle.as_mut()).await.is_err());
+        drop(guard);
+        let started = Instant::now();
+        idle.await;
+        assert!(started.elapsed() >= Duration::from_secs(75));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_requests_gets_the_shorter_first_timeout() {
+        let activity = Activity::new();
+        let started = Instant::now();
+        activity.idle_for(Duration::from_secs(30), Duration::from_secs(75)).await;
+        assert_eq!(started.elapsed().as_secs(), 30);
+    }
+}

@@ -1,0 +1,32 @@
+//! Logging: human-readable in development, JSON in production; panics are logged too.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global tracing subscriber and a panic hook that logs through it.
+pub fn init(log: &LogConfig) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&log.filter)
+        .map_err(|e| anyhow::anyhow!("invalid log filter {:?}: {e}", log.filter))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE);
+    let installed = match log.format {
+        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
+
+    // The outermost handler: a panic anywhere (a background task, a connection) reaches the
+    // log with its location, in the same format as everything else, instead of bare stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        tracing::error!(panic = %message, %location, "panic");
+    }));
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `spawn_app()`: the real server on port 0 with a temp dir, and clients for every protocol.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use kino::{Config, Server};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::h3_client::H3Client;
+
+/// Every test gives up after this long instead of hanging CI.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running server and what a client needs to reach it.
+pub struct TestApp {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub ca_pem: Vec<u8>,
+    pub spki_sha256: String,
+    _tempdir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the server with the test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server after `adjust` has changed the test configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let tempdir = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_in(tempdir.path(), adjust).await;
+    app._tempdir = Some(tempdir);
+    app
+}
+
+/// Starts the server with its state in `dir` (kept by the caller, e.g. across restarts).
+pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    kino::tls::install_crypto_provider();
+    let mut config = Config::for_tests(dir);
+    adjust(&mut config);
+    let server = Server::build(config).await.expect("server builds");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let ca_path = server.certificates().ca_path.clone().expect("generated certificates");
+    let mut app = TestApp {
+        http: server.http_addr(),
+        https: server.https_addr(),
+        ca_pem: std::fs::read(ca_path).expect("CA certificate"),
+        spki_sha256: server.certificates().spki_sha256.clone(),
+        _tempdir: None,
+        stop: Some(stop),
+        task: None,
+    };
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    app.task = Some(task);
+    app
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn plain_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// `https://localhost:<port><path>`.
+    pub fn tls_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    fn tls_client(&self) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem).expect("CA parses");
+        reqwest::Client::builder().tls_certs_only([ca]).resolve("localhost", self.https).timeout(TEST_TIMEOUT)
+    }
+
+    /// HTTP/1.1 over TLS.
+    pub fn h1(&self) -> reqwest::Client {
+        self.tls_client().http1_only().build().expect("client")
+    }
+
+    /// HTTP/2 over TLS (negotiated with ALPN).
+    pub fn h2(&self) -> reqwest::Client {
+        self.tls_client().http2_prior_knowledge().build().expect("client")
+    }
+
+    /// HTTP/1.1 over plain TCP.
+    pub fn plain(&self) -> reqwest::Client {
+        reqwest::Client::builder().http1_only().timeout(TEST_TIMEOUT).build().expect("client")
+    }
+
+    /// HTTP/2 over plain TCP with prior knowledge (h2c).
+    pub fn h2c(&self) -> reqwest::Client {
+        reqwest::Client::builder().http2_prior_knowledge().timeout(TEST_TIMEOUT).build().expect("client")
+    }
+
+    /// An HTTP/3 connection that trusts the generated CA.
+    pub async fn h3(&self) -> H3Client {
+        H3Client::connect(self.https, &self.ca_pem).await.expect("HTTP/3 connects")
+    }
+
+    /// Asks the server to shut down gracefully and waits until `run` returns.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        self.stopped().await
+    }
+
+    /// Sends the shutdown signal without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for `run` to return.
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        let task = self.task.take().expect("server task");
+        tokio::time::timeout(TEST_TIMEOUT, task).await.expect("server stops in time")?
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}

@@ -1,0 +1,112 @@
+//! Error routes: 404/405 as JSON under /api and HTML elsewhere, panics, malformed requests.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::spawn_app;
+
+#[tokio::test]
+async fn unknown_api_path_is_a_json_404() {
+    let app = spawn_app().await;
+    let response = app.h2().get(app.tls_url("/api/nothing-here")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].as_str().unwrap().contains("/api/nothing-here"));
+}
+
+#[tokio::test]
+async fn unknown_page_is_an_html_404() {
+    let app = spawn_app().await;
+    let response =
+        app.h1().get(app.tls_url("/no/such/page")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<h1>404 Not Found</h1>"), "{page}");
+    assert!(page.contains("/no/such/page"));
+}
+
+#[tokio::test]
+async fn json_is_negotiated_outside_api_when_asked_for() {
+    let app = spawn_app().await;
+    let response =
+        app.plain().get(app.plain_url("/nope")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let response =
+        app.h2().post(app.tls_url("/healthz")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn panic_is_a_500_with_the_request_id_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let client = app.h2();
+    let response = client
+        .get(app.tls_url("/__test/panic"))
+        .header("accept", "application/json")
+        .header("x-request-id", "panic-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "panic");
+    assert_eq!(body["error"]["request_id"], "panic-42");
+    assert!(!body.to_string().contains("on purpose"), "the panic message stays in the log");
+
+    // Same HTTP/2 connection, then HTTP/3: the server is still there.
+    let next = client.get(app.tls_url("/healthz")).send().await.unwrap();
+    assert_eq!(next.status(), 200);
+    let mut h3 = app.h3().await;
+    assert_eq!(h3.get(&app.tls_url("/__test/panic"), &[]).await.unwrap().status(), 500);
+    assert_eq!(h3.get(&app.tls_url("/healthz"), &[]).await.unwrap().status(), 200);
+}
+
+/// Writes raw bytes on a plain connection and returns what the server answers before closing.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("server answers and closes")
+        .ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn malformed_request_is_a_400() {
+    let app = spawn_app().await;
+    let answer = raw_exchange(app.http, b"GET /healthz HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // The listener is unharmed.
+    let ok = app.plain().get(app.plain_url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn oversized_headers_are_a_431() {
+    let app = spawn_app_small_headers().await;
+    let big = "x".repeat(16 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let answer = raw_exchange(app.http, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..answer.len().min(200)]);
+}
+
+async fn spawn_app_small_headers() -> crate::common::TestApp {
+    crate::common::spawn_app_with(|config| config.limits.max_header_size = 8 * 1024).await
+}

@@ -1,0 +1,12 @@
+//! The integration tests: the real server on port 0, driven by real HTTP/1.1, HTTP/2 and HTTP/3
+//! clients, and the real `kino` binary for the command line.
+
+mod cli;
+mod common;
+mod errors;
+mod h3_client;
+mod licences;
+mod lifecycle;
+mod limits;
+mod protocols;
+mod snapshot;
