@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
 
 use crate::config::Config;
+use crate::library::Library;
 use crate::metrics::Stats;
 use crate::{error, middleware, routes};
 
@@ -27,19 +28,30 @@ pub(crate) struct AppState {
     pub(crate) shutdown: CancellationToken,
     /// Request statistics.
     pub(crate) stats: Arc<Stats>,
+    /// The media catalog and roots.
+    pub(crate) library: Arc<Library>,
 }
 
 impl AppState {
-    pub(crate) fn new(config: Arc<Config>, quic_port: u16, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        library: Arc<Library>,
+        quic_port: u16,
+        shutdown: CancellationToken,
+    ) -> Self {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
-        Self { config, alt_svc, shutdown, stats: Arc::default() }
+        Self { config, alt_svc, shutdown, stats: Arc::default(), library }
     }
 }
 
 /// Builds the router with its middleware; every transport serves this same service.
 pub(crate) fn router(state: AppState) -> Router {
-    let routes = Router::new().merge(routes::health::router()).merge(routes::pages::router());
+    let routes = Router::new()
+        .merge(routes::health::router())
+        .merge(routes::pages::router())
+        .merge(routes::stream::router())
+        .merge(routes::videos::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 

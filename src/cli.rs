@@ -36,6 +36,8 @@ pub enum Command {
     Cert,
     /// Print the effective configuration as TOML, secrets redacted.
     Config,
+    /// Scan the media roots into the catalog and exit (the server also scans at start-up).
+    Scan,
 }
 
 /// Options that override the configuration file and environment.
@@ -113,6 +115,15 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Cert => cert(&config),
+        Command::Scan => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = runtime.block_on(crate::scan(&config))?;
+            println!(
+                "{} files, {} new or changed, {} removed, {} videos unreadable",
+                report.files, report.updated, report.removed, report.unreadable
+            );
+            Ok(())
+        }
         Command::Config => {
             print!("{}", config.to_toml()?);
             Ok(())

@@ -24,6 +24,12 @@ pub enum AppError {
     /// The request is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// A precondition (`If-Match`, `If-Unmodified-Since`, `If-None-Match` on unsafe methods) failed.
+    #[error("a precondition of the request does not hold for the current representation")]
+    PreconditionFailed,
+    /// No requested range overlaps the representation of this length.
+    #[error("none of the requested ranges is inside the {0} bytes of this file")]
+    RangeNotSatisfiable(u64),
     /// The server is shutting down or not ready.
     #[error("the server is not ready: {0}")]
     Unavailable(&'static str),
@@ -42,6 +48,8 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Panic | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -53,6 +61,8 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
             Self::Unavailable(_) => "unavailable",
             Self::Panic => "panic",
             Self::Internal(_) => "internal",
@@ -74,6 +84,11 @@ impl IntoResponse for AppError {
         }
         let report = ErrorReport { code: self.code(), message: self.to_string() };
         let mut response = self.status().into_response();
+        if let Self::RangeNotSatisfiable(len) = self {
+            // RFC 9110 §15.5.17: a 416 says how long the representation is.
+            let value = HeaderValue::from_str(&format!("bytes */{len}")).expect("digits are a valid header");
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
         response.extensions_mut().insert(report);
         response
     }
@@ -153,6 +168,8 @@ mod tests {
             (AppError::NotFound("/x".into()), 404, "not_found"),
             (AppError::MethodNotAllowed(Method::DELETE), 405, "method_not_allowed"),
             (AppError::BadRequest("bad".into()), 400, "bad_request"),
+            (AppError::PreconditionFailed, 412, "precondition_failed"),
+            (AppError::RangeNotSatisfiable(10), 416, "range_not_satisfiable"),
             (AppError::Unavailable("shutting down"), 503, "unavailable"),
             (AppError::Panic, 500, "panic"),
             (AppError::Internal(anyhow::anyhow!("disk on fire")), 500, "internal"),

@@ -28,6 +28,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
     if state.shutdown.is_cancelled() {
         return Err(AppError::Unavailable("shutting down"));
     }
+    if !state.library.db().ping().await {
+        return Err(AppError::Unavailable("the database does not answer"));
+    }
     Ok(Json(json!({ "status": "ready" })))
 }
 
@@ -47,10 +50,13 @@ mod tests {
 
     use crate::app::{AppState, router};
     use crate::config::Config;
+    use crate::library::Library;
 
     async fn readyz_status(shutdown: &CancellationToken) -> StatusCode {
-        let config = Arc::new(Config::for_tests(std::path::Path::new("/nonexistent")));
-        let app = router(AppState::new(config, 8443, shutdown.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(Config::for_tests(dir.path()));
+        let library = Arc::new(Library::open(&config).await.unwrap());
+        let app = router(AppState::new(config, library, 8443, shutdown.clone()));
         let request = Request::get("/readyz").body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()
     }

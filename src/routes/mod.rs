@@ -2,5 +2,7 @@
 
 pub(crate) mod health;
 pub(crate) mod pages;
+pub(crate) mod stream;
 #[cfg(feature = "test-routes")]
 pub(crate) mod testing;
+pub(crate) mod videos;

@@ -27,6 +27,7 @@ pub use connection::{ConnectionInfo, Transport};
 use crate::app::{self, AppState};
 use crate::cert::Certificates;
 use crate::config::Config;
+use crate::library::Library;
 use crate::metrics::Stats;
 
 /// How often binding TCP and UDP to one free port is tried when the configured port is 0.
@@ -72,8 +73,17 @@ impl Server {
             .with_context(|| format!("binding {}", config.http_addr))?;
         let (https, udp) = bind_shared_port(config.https_addr).await?;
         let quic = quic::endpoint(&config, &certificates, udp)?;
+        let library = Arc::new(Library::open(&config).await.context("opening the media library")?);
+        let report = library.scan().await.context("scanning the media roots")?;
+        tracing::info!(
+            files = report.files,
+            updated = report.updated,
+            removed = report.removed,
+            unreadable = report.unreadable,
+            "media roots scanned"
+        );
         let shutdown = CancellationToken::new();
-        let state = AppState::new(config.clone(), quic.local_addr()?.port(), shutdown.clone());
+        let state = AppState::new(config.clone(), library, quic.local_addr()?.port(), shutdown.clone());
         let stats = state.stats.clone();
         let router = app::router(state);
         Ok(Self { config, certificates, http, https, quic, router, shutdown, stats })

@@ -41,6 +41,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
     kino::tls::install_crypto_provider();
     let mut config = Config::for_tests(dir);
+    config.media_dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("media")];
     adjust(&mut config);
     let server = Server::build(config).await.expect("server builds");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -125,5 +126,47 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.begin_shutdown();
+    }
+}
+
+/// The client protocols every media test runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+    Http3,
+}
+
+pub const ALL_PROTOCOLS: [Protocol; 3] = [Protocol::Http1, Protocol::Http2, Protocol::Http3];
+
+impl TestApp {
+    /// One request over `protocol` (TLS for HTTP/1.1 and HTTP/2), answered as a [`Snapshot`].
+    pub async fn fetch(
+        &self,
+        protocol: Protocol,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> crate::snapshot::Snapshot {
+        let url = self.tls_url(path);
+        match protocol {
+            Protocol::Http3 => {
+                let mut builder = http::Request::builder().method(method).uri(&url);
+                for (name, value) in headers {
+                    builder = builder.header(*name, *value);
+                }
+                let request = builder.body(bytes::Bytes::new()).unwrap();
+                let response = self.h3().await.request(request).await.expect("HTTP/3 request");
+                crate::snapshot::Snapshot::of_h3(response)
+            }
+            Protocol::Http1 | Protocol::Http2 => {
+                let client = if protocol == Protocol::Http1 { self.h1() } else { self.h2() };
+                let mut request = client.request(method, &url);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                crate::snapshot::Snapshot::of(request.send().await.expect("request")).await
+            }
+        }
     }
 }

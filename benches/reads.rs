@@ -1,0 +1,81 @@
+//! How the range engine should read file bytes: positioned reads on the blocking pool (what
+//! `FileBody` does) against zero-copy slices of a memory-mapped file.
+//!
+//! Both produce the chunks of a 64 MiB file that is in the page cache, and both hand each chunk
+//! to a sink that copies it once, as the kernel does when the chunk is written to a socket.
+#![allow(missing_docs)]
+// Mapping a file is `unsafe` (another process may truncate it); this bench measures the approach
+// the server rejects, so the unsafety stays here.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use kino::internals::{CHUNK, FileBody, Segment};
+
+const LEN: u64 = 64 * 1024 * 1024;
+
+fn sample_file() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let block: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    for _ in 0..LEN / block.len() as u64 {
+        file.write_all(&block).unwrap();
+    }
+    file.flush().unwrap();
+    // Read it once so both strategies start from the page cache.
+    std::fs::read(file.path()).unwrap();
+    file
+}
+
+/// Stands for the socket: one copy of every byte.
+fn consume(sink: &mut Vec<u8>, chunk: &[u8]) {
+    sink.clear();
+    sink.extend_from_slice(chunk);
+    std::hint::black_box(&sink);
+}
+
+fn reads(c: &mut Criterion) {
+    let file = sample_file();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("read 64 MiB");
+    group.throughput(Throughput::Bytes(LEN));
+    group.sample_size(20);
+
+    group.bench_function("pread 256 KiB on the blocking pool (FileBody)", |b| {
+        let handle = Arc::new(File::open(file.path()).unwrap());
+        b.to_async(&runtime).iter(|| {
+            let handle = handle.clone();
+            async move {
+                let mut body = FileBody::new(handle, vec![Segment::File { offset: 0, len: LEN }]);
+                let mut sink = Vec::with_capacity(CHUNK as usize);
+                while let Some(frame) = body.frame().await {
+                    consume(&mut sink, frame.unwrap().data_ref().unwrap());
+                }
+            }
+        });
+    });
+
+    group.bench_function("mmap, zero-copy 256 KiB Bytes slices", |b| {
+        let handle = File::open(file.path()).unwrap();
+        b.iter(|| {
+            // SAFETY: the temp file is private to this bench and never truncated while mapped.
+            let map = unsafe { memmap2::Mmap::map(&handle) }.unwrap();
+            let bytes = Bytes::from_owner(map);
+            let mut sink = Vec::with_capacity(CHUNK as usize);
+            let mut offset = 0;
+            while offset < LEN as usize {
+                let end = (offset + CHUNK as usize).min(LEN as usize);
+                consume(&mut sink, &bytes.slice(offset..end));
+                offset = end;
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, reads);
+criterion_main!(benches);

@@ -1,0 +1,156 @@
+//! The media library: what files the roots hold, what is inside them, and opening them safely.
+
+pub(crate) mod container;
+pub(crate) mod scan;
+pub(crate) mod sniff;
+
+use std::fs::File;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+pub use self::scan::ScanReport;
+use crate::config::Config;
+use crate::db::Db;
+use crate::db::files::FileRow;
+use crate::db::videos::Video;
+
+/// A media root: its label as configured (stored in the catalog) and its canonical path.
+#[derive(Debug, Clone)]
+pub(crate) struct Root {
+    pub(crate) label: String,
+    pub(crate) path: PathBuf,
+}
+
+/// The catalog and the roots it describes.
+pub(crate) struct Library {
+    db: Db,
+    roots: Vec<Root>,
+}
+
+/// An open, catalogued file, ready for the range engine.
+pub(crate) struct OpenFile {
+    /// The open handle.
+    pub(crate) file: Arc<File>,
+    /// Its catalog row (hash, media type), current with the file on disk.
+    pub(crate) row: FileRow,
+}
+
+impl Library {
+    /// Opens the database under the data dir and resolves the configured roots.
+    pub(crate) async fn open(config: &Config) -> anyhow::Result<Self> {
+        let db = Db::open(&config.data_dir).await?;
+        let roots = config
+            .media_dirs
+            .iter()
+            .map(|dir| Root {
+                label: dir.display().to_string(),
+                // A root that does not exist yet keeps its given path; the scan skips it.
+                path: dir.canonicalize().unwrap_or_else(|_| dir.clone()),
+            })
+            .collect();
+        Ok(Self { db, roots })
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Brings the catalog in line with the roots.
+    pub(crate) async fn scan(&self) -> anyhow::Result<ScanReport> {
+        scan::scan(&self.db, &self.roots).await
+    }
+
+    /// Opens the file of a catalogued video.
+    pub(crate) async fn open_video(&self, video: &Video) -> anyhow::Result<Option<OpenFile>> {
+        let Some(root) = self.roots.iter().find(|r| r.label == video.root) else { return Ok(None) };
+        self.open_in(root, &video.path).await
+    }
+
+    /// Opens `/media/{raw}`: the first root holding that relative path. Anything that could leave
+    /// a root — `..`, absolute paths, backslashes, NUL, symlinks pointing outside — is not found.
+    pub(crate) async fn open_media(&self, raw: &str) -> anyhow::Result<Option<OpenFile>> {
+        let Some(relative) = safe_relative(raw) else { return Ok(None) };
+        for root in &self.roots {
+            if let Some(open) = self.open_in(root, &relative).await? {
+                return Ok(Some(open));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Opens `relative` inside `root`, re-cataloguing it when it changed since the last scan.
+    async fn open_in(&self, root: &Root, relative: &str) -> anyhow::Result<Option<OpenFile>> {
+        let (root_path, candidate) = (root.path.clone(), root.path.join(relative));
+        let opened = tokio::task::spawn_blocking(move || open_inside(&root_path, &candidate)).await??;
+        let Some(Opened { file, relative, size, mtime_ns }) = opened else { return Ok(None) };
+        let row = match FileRow::find_by_path(self.db.pool(), &root.label, &relative).await? {
+            Some(row) if row.size == size && row.mtime_ns == mtime_ns => row,
+            // New since the scan, or changed: hash it now so the ETag is the content's.
+            _ => scan::catalog_file(&self.db, root, &relative).await?.0,
+        };
+        Ok(Some(OpenFile { file: Arc::new(file), row }))
+    }
+}
+
+impl OpenFile {
+    /// The file's modification time, for `Last-Modified`.
+    pub(crate) fn modified(&self) -> SystemTime {
+        let ns = u64::try_from(self.row.mtime_ns).unwrap_or(0);
+        UNIX_EPOCH + Duration::from_nanos(ns)
+    }
+}
+
+/// A file opened inside a root: its handle, real relative path, size and mtime (ns).
+struct Opened {
+    file: File,
+    relative: String,
+    size: i64,
+    mtime_ns: i64,
+}
+
+/// Opens a regular file whose real path (symlinks resolved) is inside `root`.
+fn open_inside(root: &Path, candidate: &Path) -> anyhow::Result<Option<Opened>> {
+    let Ok(real) = candidate.canonicalize() else { return Ok(None) };
+    let Ok(inside) = real.strip_prefix(root) else {
+        tracing::warn!(path = %candidate.display(), "refused a path that resolves outside its media root");
+        return Ok(None);
+    };
+    let Some(relative) = inside.to_str().map(|s| s.replace(std::path::MAIN_SEPARATOR, "/")) else {
+        return Ok(None);
+    };
+    let file = File::open(&real).with_context(|| format!("opening {}", real.display()))?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || relative.is_empty() {
+        return Ok(None);
+    }
+    let (size, mtime_ns) = scan::stat(&meta);
+    Ok(Some(Opened { file, relative, size, mtime_ns }))
+}
+
+/// A request path as a relative path of normal components, or `None` if it could escape.
+fn safe_relative(raw: &str) -> Option<String> {
+    if raw.is_empty() || raw.contains(['\0', '\\']) || raw.starts_with('/') {
+        return None;
+    }
+    let path = Path::new(raw);
+    let normal = path.components().all(|c| matches!(c, Component::Normal(_)));
+    let no_dots = raw.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    (normal && no_dots).then(|| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_are_safe() {
+        assert_eq!(safe_relative("a/b.mp4").as_deref(), Some("a/b.mp4"));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a\\..\\b", "a\0b", "..", "a/"] {
+            assert_eq!(safe_relative(bad), None, "{bad:?}");
+        }
+    }
+}

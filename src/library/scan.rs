@@ -1,0 +1,211 @@
+//! The scanner: walks the media roots and brings the catalog in line with what is on disk.
+//!
+//! A file is hashed and probed only when its size or modification time changed since the last
+//! scan, so restarts over a large library cost one `stat` per file.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use anyhow::Context;
+use base64::Engine;
+
+use super::Root;
+use super::container::{self, MediaInfo};
+use super::sniff;
+use crate::db::files::FileRow;
+use crate::db::videos::{Metadata, Video, VideoRecord};
+use crate::db::{Db, now_secs};
+
+/// What a scan found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Files seen under the roots.
+    pub files: usize,
+    /// Files hashed and probed because they are new or changed.
+    pub updated: usize,
+    /// Catalog entries removed because their file is gone.
+    pub removed: usize,
+    /// Videos whose container could not be read (still servable).
+    pub unreadable: usize,
+}
+
+/// Scans every root; missing roots are logged and skipped.
+pub(crate) async fn scan(db: &Db, roots: &[Root]) -> anyhow::Result<ScanReport> {
+    let mut report = ScanReport::default();
+    for root in roots {
+        let known: HashMap<String, FileRow> = FileRow::in_root(db.pool(), &root.label)
+            .await?
+            .into_iter()
+            .map(|row| (row.path.clone(), row))
+            .collect();
+        let walk_root = root.clone();
+        let on_disk = tokio::task::spawn_blocking(move || list_files(&walk_root.path)).await??;
+        for (relative, meta) in &on_disk {
+            report.files += 1;
+            let (size, mtime_ns) = meta;
+            let previous = known.get(relative);
+            if previous.is_some_and(|row| row.size == *size && row.mtime_ns == *mtime_ns) {
+                continue;
+            }
+            let (row, probe) = catalog_file(db, root, relative).await?;
+            report.updated += 1;
+            if probe.as_ref().is_some_and(|p| p.is_err()) {
+                report.unreadable += 1;
+            }
+            tracing::debug!(id = %row.id, path = %relative, mime = %row.mime, "catalogued");
+        }
+        let present: HashSet<&str> = on_disk.iter().map(|(path, _)| path.as_str()).collect();
+        for gone in known.values().filter(|row| !present.contains(row.path.as_str())) {
+            FileRow::delete(db.pool(), &gone.id).await?;
+            report.removed += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Hashes, sniffs and (for videos) probes one file, and writes its rows in one transaction.
+pub(crate) async fn catalog_file(
+    db: &Db,
+    root: &Root,
+    relative: &str,
+) -> anyhow::Result<(FileRow, Option<Result<MediaInfo, String>>)> {
+    let path = root.path.join(relative);
+    let (size, mtime_ns, hash, mime, probe) = tokio::task::spawn_blocking(move || inspect(&path)).await??;
+    let row = FileRow {
+        id: file_id(&root.label, relative),
+        root: root.label.clone(),
+        path: relative.to_owned(),
+        size,
+        mtime_ns,
+        hash,
+        mime: mime.to_owned(),
+    };
+    let now = now_secs();
+    let mut tx = db.pool().begin().await?;
+    row.upsert(&mut *tx, now).await?;
+    if let Some(probe) = &probe {
+        let title = title_from(relative);
+        let record = VideoRecord { file_id: &row.id, title: &title, probe, metadata: &Metadata::default() };
+        Video::upsert(&mut *tx, &record, now).await?;
+    }
+    tx.commit().await?;
+    Ok((row, probe))
+}
+
+type Inspection = (i64, i64, String, &'static str, Option<Result<MediaInfo, String>>);
+
+/// Reads one file: size, mtime, BLAKE3, media type and, for videos, the container.
+fn inspect(path: &Path) -> anyhow::Result<Inspection> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let meta = file.metadata()?;
+    let (size, mtime_ns) = stat(&meta);
+    let mut head = [0u8; sniff::SNIFF_LEN];
+    let n = read_up_to(&mut file, &mut head)?;
+    let mime = sniff::sniff(&head[..n]).or_else(|| by_extension(path)).unwrap_or("application/octet-stream");
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(File::open(path)?)?;
+    let hash = hasher.finalize().to_hex().to_string();
+    let probe = mime
+        .starts_with("video/")
+        .then(|| container::probe(&file, meta.len()).map_err(|error| error.to_string()));
+    Ok((size, mtime_ns, hash, mime, probe))
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Size and modification time (ns) as the catalog stores them.
+pub(crate) fn stat(meta: &std::fs::Metadata) -> (i64, i64) {
+    let size = i64::try_from(meta.len()).unwrap_or(i64::MAX);
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    (size, mtime_ns)
+}
+
+/// Text formats have no magic bytes; their extension is all there is.
+fn by_extension(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "vtt" => "text/vtt; charset=utf-8",
+        "srt" => "application/x-subrip",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "json" => "application/json",
+        _ => return None,
+    })
+}
+
+/// Regular files under `root` (symlinks not followed, hidden entries skipped), '/'-separated.
+fn list_files(root: &Path) -> anyhow::Result<Vec<(String, (i64, i64))>> {
+    if !root.is_dir() {
+        tracing::warn!(root = %root.display(), "media root is missing; skipping it");
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let relative = entry.path().strip_prefix(root)?;
+        let Some(relative) = relative.to_str() else {
+            tracing::warn!(path = %entry.path().display(), "skipping a file whose name is not UTF-8");
+            continue;
+        };
+        files.push((relative.replace(std::path::MAIN_SEPARATOR, "/"), stat(&entry.metadata()?)));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The short stable id of a file: 66 bits of BLAKE3 over its root and path, URL-safe.
+pub(crate) fn file_id(root: &str, relative: &str) -> String {
+    let digest = blake3::hash(format!("{root}\0{relative}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_bytes()[..9])
+}
+
+/// `holiday_clip-2024.mp4` → `holiday clip 2024`.
+fn title_from(relative: &str) -> String {
+    let name = relative.rsplit('/').next().unwrap_or(relative);
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let title: String = stem.chars().map(|c| if c == '_' || c == '-' { ' ' } else { c }).collect();
+    let title = title.trim();
+    if title.is_empty() { name.to_owned() } else { title.chars().take(300).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_short_stable_and_url_safe() {
+        let id = file_id("media", "sample-h264.mp4");
+        assert_eq!(id.len(), 12);
+        assert_eq!(id, file_id("media", "sample-h264.mp4"));
+        assert_ne!(id, file_id("media", "sample-vp9.webm"));
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+
+    #[test]
+    fn titles_come_from_file_names() {
+        assert_eq!(title_from("a/holiday_clip-2024.mp4"), "holiday clip 2024");
+        assert_eq!(title_from("___.mp4"), "___.mp4");
+    }
+}

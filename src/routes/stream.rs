@@ -1,0 +1,76 @@
+//! Media bytes: `/stream/{id}` for catalogued videos and `/media/{*path}` for any file in a root.
+
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::Response;
+use axum::routing::get;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::app::AppState;
+use crate::db::videos::Video;
+use crate::error::AppError;
+use crate::library::OpenFile;
+use crate::range::precondition::Validators;
+use crate::range::{self, Representation};
+
+/// A day in every cache, then revalidated with the ETag (a cheap 304). Not `immutable`: a file
+/// replaced in a media root keeps its URL, and viewers must get the new bytes within a day.
+const CACHE_CONTROL: &str = "public, max-age=86400";
+
+/// `GET, HEAD /stream/{id}` (also `/stream/{id}.{ext}`) and `GET, HEAD /media/{*path}`.
+pub(crate) fn router() -> Router<AppState> {
+    // Players embedded on other sites read these cross-origin; they must see the range headers.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([header::RANGE, header::IF_RANGE, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE])
+        .expose_headers([header::CONTENT_RANGE, header::CONTENT_LENGTH, header::ACCEPT_RANGES, header::ETAG]);
+    Router::new().route("/stream/{id}", get(stream)).route("/media/{*path}", get(media)).layer(cors)
+}
+
+/// A catalogued video by id; an extension after the id is accepted and ignored.
+async fn stream(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Path(id) = id.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let id = id.split_once('.').map_or(id.as_str(), |(id, _ext)| id);
+    let not_found = || AppError::NotFound(format!("/stream/{id}"));
+    let video = Video::find(state.library.db().pool(), id)
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(not_found)?;
+    let open = state.library.open_video(&video).await?.ok_or_else(not_found)?;
+    Ok(serve(&method, &headers, open))
+}
+
+/// Any file under a media root, traversal-proof.
+async fn media(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Path(path) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let open =
+        state.library.open_media(&path).await?.ok_or_else(|| AppError::NotFound(format!("/media/{path}")))?;
+    Ok(serve(&method, &headers, open))
+}
+
+fn serve(method: &Method, headers: &HeaderMap, open: OpenFile) -> Response {
+    let validators = Validators::new(&open.row.hash, open.modified());
+    let mime =
+        HeaderValue::from_str(&open.row.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let representation = Representation {
+        len: u64::try_from(open.row.size).unwrap_or(0),
+        file: open.file,
+        mime,
+        validators,
+        cache_control: HeaderValue::from_static(CACHE_CONTROL),
+    };
+    range::respond(method, headers, representation)
+}
