@@ -16,6 +16,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use kino::internals::{CHUNK, FileBody, Segment};
+use tokio::io::AsyncWriteExt;
 
 const LEN: u64 = 64 * 1024 * 1024;
 
@@ -75,6 +76,59 @@ fn reads(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    // The same two, but every chunk goes through a loopback TCP socket to a reader that drains
+    // it: the path a response really takes, where the socket copy is the cost that remains.
+    let mut group = c.benchmark_group("send 64 MiB over loopback TCP");
+    group.throughput(Throughput::Bytes(LEN));
+    group.sample_size(20);
+    group.bench_function("pread 256 KiB on the blocking pool (FileBody)", |b| {
+        let handle = Arc::new(File::open(file.path()).unwrap());
+        b.to_async(&runtime).iter(|| {
+            let handle = handle.clone();
+            async move {
+                let (mut socket, drained) = loopback().await;
+                let mut body = FileBody::new(handle, vec![Segment::File { offset: 0, len: LEN }]);
+                while let Some(frame) = body.frame().await {
+                    socket.write_all(frame.unwrap().data_ref().unwrap()).await.unwrap();
+                }
+                drop(socket);
+                assert_eq!(drained.await.unwrap(), LEN);
+            }
+        });
+    });
+    group.bench_function("mmap, zero-copy 256 KiB Bytes slices", |b| {
+        let handle = File::open(file.path()).unwrap();
+        b.to_async(&runtime).iter(|| {
+            // SAFETY: as above.
+            let map = unsafe { memmap2::Mmap::map(&handle) }.unwrap();
+            async move {
+                let bytes = Bytes::from_owner(map);
+                let (mut socket, drained) = loopback().await;
+                let mut offset = 0;
+                while offset < LEN as usize {
+                    let end = (offset + CHUNK as usize).min(LEN as usize);
+                    socket.write_all(&bytes.slice(offset..end)).await.unwrap();
+                    offset = end;
+                }
+                drop(socket);
+                assert_eq!(drained.await.unwrap(), LEN);
+            }
+        });
+    });
+    group.finish();
+}
+
+/// A connected loopback socket and a task that drains the other end, returning the byte count.
+async fn loopback() -> (tokio::net::TcpStream, tokio::task::JoinHandle<u64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let drained = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        tokio::io::copy(&mut socket, &mut tokio::io::sink()).await.unwrap()
+    });
+    let socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    (socket, drained)
 }
 
 criterion_group!(benches, reads);

@@ -15,6 +15,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
 use crate::config::Config;
 use crate::library::Library;
 use crate::metrics::Stats;
+use crate::views::tracker::Tracker;
 use crate::{error, middleware, routes};
 
 /// State every handler and middleware can reach; cheap to clone.
@@ -30,18 +31,21 @@ pub(crate) struct AppState {
     pub(crate) stats: Arc<Stats>,
     /// The media catalog and roots.
     pub(crate) library: Arc<Library>,
+    /// The view tracker.
+    pub(crate) views: Arc<Tracker>,
 }
 
 impl AppState {
     pub(crate) fn new(
         config: Arc<Config>,
         library: Arc<Library>,
+        views: Arc<Tracker>,
         quic_port: u16,
         shutdown: CancellationToken,
     ) -> Self {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
-        Self { config, alt_svc, shutdown, stats: Arc::default(), library }
+        Self { config, alt_svc, shutdown, stats: Arc::default(), library, views }
     }
 }
 
@@ -51,7 +55,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::pages::router())
         .merge(routes::stream::router())
-        .merge(routes::videos::router());
+        .merge(routes::videos::router())
+        .merge(routes::views::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 

@@ -22,7 +22,7 @@ mod secret;
 pub(crate) use interpolate::interpolate;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits"];
+const SECTIONS: &[&str] = &["tls", "log", "limits", "views"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -72,6 +72,45 @@ pub struct Config {
     pub log: LogConfig,
     /// Limits and timeouts for every transport.
     pub limits: Limits,
+    /// The rules that turn delivered bytes into views.
+    pub views: ViewRules,
+}
+
+/// When delivered bytes count as a view (see DESIGN §4 and the `views` module).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewRules {
+    /// Checkpoints per video (at most 32).
+    pub checkpoints: u32,
+    /// Checkpoints a viewer must reach, at a watching pace, for one view.
+    pub min_checkpoints: u32,
+    /// Wall seconds needed per media second between the first delivered byte and a checkpoint;
+    /// 0 turns the pace rule off.
+    pub pace: f64,
+    /// Time allowed ahead of the pace, so players that buffer ahead still count.
+    #[serde(with = "humantime_serde")]
+    pub slack: Duration,
+    /// One view per viewer and video within this window.
+    #[serde(with = "humantime_serde")]
+    pub dedupe_window: Duration,
+    /// A session idle this long ends and is recorded for retention statistics.
+    #[serde(with = "humantime_serde")]
+    pub session_idle: Duration,
+    /// Responses carrying fewer file bytes are probes (Safari's `bytes=0-1`) and reach nothing.
+    pub probe_bytes: u64,
+}
+
+impl Default for ViewRules {
+    fn default() -> Self {
+        Self {
+            checkpoints: 10,
+            min_checkpoints: 3,
+            pace: 0.5,
+            slack: Duration::from_secs(60),
+            dedupe_window: Duration::from_secs(3600),
+            session_idle: Duration::from_secs(30 * 60),
+            probe_bytes: 1024,
+        }
+    }
 }
 
 /// Where the certificates come from.
@@ -164,6 +203,7 @@ impl Config {
                 filter: "info".to_owned(),
             },
             limits: Limits::default(),
+            views: ViewRules::default(),
         }
     }
 
@@ -215,6 +255,14 @@ impl Config {
     pub fn validated(self) -> anyhow::Result<Self> {
         if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
             bail!("tls.cert_path and tls.key_path (KINO_TLS_CERT_PATH, KINO_TLS_KEY_PATH) go together");
+        }
+        let views = &self.views;
+        if !(1..=32).contains(&views.checkpoints) || !(1..=views.checkpoints).contains(&views.min_checkpoints)
+        {
+            bail!("views.checkpoints must be 1–32 and views.min_checkpoints 1–checkpoints");
+        }
+        if !(views.pace.is_finite() && views.pace >= 0.0) {
+            bail!("views.pace must be a number ≥ 0");
         }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");

@@ -35,6 +35,7 @@ mod routes;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+mod views;
 
 use std::future::Future;
 
@@ -45,7 +46,7 @@ pub use server::Server;
 /// Internals exposed for the benchmarks in `benches/` only; not a stable API.
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::range::body::{CHUNK, FileBody, Segment};
+    pub use crate::range::body::{CHUNK, Delivery, FileBody, Segment};
 }
 
 /// Builds the server from `config` and serves until `shutdown` resolves.

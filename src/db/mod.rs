@@ -3,6 +3,7 @@
 
 pub(crate) mod files;
 pub(crate) mod videos;
+pub(crate) mod views;
 
 use std::path::Path;
 use std::str::FromStr;

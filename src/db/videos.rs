@@ -3,14 +3,15 @@
 use serde_json::{Map, Value};
 use sqlx::{FromRow, SqliteExecutor};
 
-use crate::library::container::MediaInfo;
+use crate::db::files::FileRow;
+use crate::library::container::{MediaInfo, TimeIndex};
 
 /// A query selecting a video joined with its file, followed by `$tail`; a macro so the SQL stays
 /// a compile-time constant (sqlx refuses strings built at run time unless audited).
 macro_rules! select_videos {
     ($tail:literal) => {
         concat!(
-            "SELECT v.file_id AS id, v.title, v.container, v.duration_ms, v.width, v.height,
+            "SELECT f.id, v.title, v.container, v.duration_ms, v.width, v.height,
                 v.video_codec, v.audio_codec, v.faststart, v.parse_error, v.view_count, v.created_at,
                 f.root, f.path, f.size, f.mtime_ns, f.hash, f.mime
              FROM videos v JOIN files f ON f.id = v.file_id ",
@@ -22,8 +23,9 @@ macro_rules! select_videos {
 /// A catalogued video and its file.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub(crate) struct Video {
-    /// The file's short stable id, also the video's.
-    pub(crate) id: String,
+    /// The file (its id is the video's id).
+    #[sqlx(flatten)]
+    pub(crate) file: FileRow,
     /// A human title (from the file name unless metadata says otherwise).
     pub(crate) title: String,
     /// `mp4`, `webm` or `unknown`.
@@ -46,18 +48,6 @@ pub(crate) struct Video {
     pub(crate) view_count: i64,
     /// When it was first catalogued, seconds since the epoch.
     pub(crate) created_at: i64,
-    /// The media root of the file.
-    pub(crate) root: String,
-    /// The path inside the root.
-    pub(crate) path: String,
-    /// Length in bytes.
-    pub(crate) size: i64,
-    /// Modification time, nanoseconds since the epoch.
-    pub(crate) mtime_ns: i64,
-    /// BLAKE3 of the content, hex.
-    pub(crate) hash: String,
-    /// Media type.
-    pub(crate) mime: String,
 }
 
 /// Stored index points are at least this far apart in media time: finer than any seek a
@@ -115,6 +105,16 @@ impl Video {
         sqlx::query_scalar("SELECT COUNT(*) FROM videos").fetch_one(db).await
     }
 
+    /// The byte→time index of a video (empty when the container had none).
+    pub(crate) async fn time_index(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<TimeIndex> {
+        let json: Option<String> = sqlx::query_scalar("SELECT time_index FROM videos WHERE file_id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+        // The column is CHECKed to be valid JSON; a shape from an older version reads as empty.
+        Ok(json.and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
+    }
+
     /// Writes what the scanner learnt; keeps the view count and first-seen time of an existing row.
     pub(crate) async fn upsert(
         db: impl SqliteExecutor<'_>,
@@ -161,12 +161,12 @@ impl Video {
 
     /// The file extension the stream URL carries, from the media type.
     pub(crate) fn extension(&self) -> &'static str {
-        crate::library::sniff::extension(&self.mime).unwrap_or("bin")
+        crate::library::sniff::extension(&self.file.mime).unwrap_or("bin")
     }
 
     /// `/stream/{id}.{ext}`: a computed property, never stored.
     pub(crate) fn stream_url(&self) -> String {
-        format!("/stream/{}.{}", self.id, self.extension())
+        format!("/stream/{}.{}", self.file.id, self.extension())
     }
 }
 

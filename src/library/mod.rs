@@ -66,8 +66,8 @@ impl Library {
 
     /// Opens the file of a catalogued video.
     pub(crate) async fn open_video(&self, video: &Video) -> anyhow::Result<Option<OpenFile>> {
-        let Some(root) = self.roots.iter().find(|r| r.label == video.root) else { return Ok(None) };
-        self.open_in(root, &video.path).await
+        let Some(root) = self.roots.iter().find(|r| r.label == video.file.root) else { return Ok(None) };
+        self.open_in(root, &video.file.path).await
     }
 
     /// Opens `/media/{raw}`: the first root holding that relative path. Anything that could leave

@@ -40,9 +40,19 @@ pub enum Segment {
 pub struct FileBody {
     file: Arc<File>,
     segments: VecDeque<Segment>,
-    /// A read in flight on the blocking pool, started before it is needed.
-    pending: Option<JoinHandle<io::Result<Bytes>>>,
+    /// A read in flight on the blocking pool, started before it is needed, and where it reads.
+    pending: Option<(JoinHandle<io::Result<Bytes>>, u64)>,
     remaining: u64,
+    delivery: Option<Arc<dyn Delivery>>,
+}
+
+/// Told which file bytes a response actually hands to the connection (view counting).
+pub trait Delivery: Send + Sync {
+    /// Called once before the body is built: a HEAD, or a body of `file_bytes` file bytes.
+    /// Returns whether to report the deliveries of this response.
+    fn begin(&self, head: bool, file_bytes: u64) -> bool;
+    /// `[offset, offset + len)` of the file was handed to the connection.
+    fn delivered(&self, offset: u64, len: u64);
 }
 
 impl FileBody {
@@ -55,9 +65,16 @@ impl FileBody {
                 Segment::File { len, .. } => *len,
             })
             .sum();
-        let mut body = Self { file, segments: segments.into(), pending: None, remaining };
+        let mut body = Self { file, segments: segments.into(), pending: None, remaining, delivery: None };
         body.prefetch();
         body
+    }
+
+    /// Reports every file chunk to `delivery` as it is handed to the connection; chunks read
+    /// ahead but never polled out (an aborted response) are not reported.
+    pub(crate) fn reporting_to(mut self, delivery: Arc<dyn Delivery>) -> Self {
+        self.delivery = Some(delivery);
+        self
     }
 
     /// Starts reading the next file chunk if the next segment is file bytes and none is in flight.
@@ -74,7 +91,7 @@ impl FileBody {
             self.segments.pop_front();
         }
         let file = self.file.clone();
-        self.pending = Some(tokio::task::spawn_blocking(move || read_chunk(&file, at, n as usize)));
+        self.pending = Some((tokio::task::spawn_blocking(move || read_chunk(&file, at, n as usize)), at));
     }
 }
 
@@ -94,11 +111,15 @@ impl http_body::Body for FileBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
-        if let Some(pending) = this.pending.as_mut() {
+        if let Some((pending, at)) = this.pending.as_mut() {
+            let at = *at;
             let result = ready!(Pin::new(pending).poll(cx));
             this.pending = None;
             let chunk = result.map_err(io::Error::other)??;
             this.remaining -= chunk.len() as u64;
+            if let Some(delivery) = &this.delivery {
+                delivery.delivered(at, chunk.len() as u64);
+            }
             // Keep the next read going while this chunk is written out.
             this.prefetch();
             return Poll::Ready(Some(Ok(Frame::data(chunk))));

@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+pub(crate) use self::body::Delivery;
 use self::body::{FileBody, Segment};
 use self::parse::RangeDecision;
 use self::precondition::{Outcome, Validators};
@@ -33,6 +34,8 @@ pub(crate) struct Representation {
     pub(crate) validators: Validators,
     /// The `Cache-Control` value.
     pub(crate) cache_control: HeaderValue,
+    /// Who to tell which bytes went out, if anyone (view counting).
+    pub(crate) delivery: Option<Arc<dyn Delivery>>,
 }
 
 /// Answers a GET or HEAD for `representation`: 200, 206 (single or multipart), 304, 412 or 416.
@@ -40,7 +43,7 @@ pub(crate) struct Representation {
 /// HEAD takes exactly the path of GET, so its headers are GET's to the byte; only the body is
 /// left out.
 pub(crate) fn respond(method: &Method, headers: &HeaderMap, representation: Representation) -> Response {
-    let Representation { file, len, mime, validators, cache_control } = representation;
+    let Representation { file, len, mime, validators, cache_control, delivery } = representation;
     let honour_range = match validators.evaluate(method, headers) {
         Outcome::Failed => return AppError::PreconditionFailed.into_response(),
         Outcome::NotModified => {
@@ -70,10 +73,23 @@ pub(crate) fn respond(method: &Method, headers: &HeaderMap, representation: Repr
         }
     };
 
-    let body = if method == Method::HEAD || body_len == 0 {
+    let head = method == Method::HEAD;
+    let file_bytes: u64 = segments
+        .iter()
+        .map(|s| match s {
+            Segment::File { len, .. } => *len,
+            Segment::Bytes(_) => 0,
+        })
+        .sum();
+    let delivery = delivery.filter(|d| d.begin(head, file_bytes));
+    let body = if head || body_len == 0 {
         Body::empty()
     } else {
-        Body::new(FileBody::new(file, segments))
+        let body = FileBody::new(file, segments);
+        Body::new(match delivery {
+            Some(delivery) => body.reporting_to(delivery),
+            None => body,
+        })
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -113,6 +129,7 @@ mod tests {
             mime: HeaderValue::from_static("image/jpeg"),
             validators,
             cache_control: HeaderValue::from_static("public, max-age=60"),
+            delivery: None,
         };
         (representation, bytes)
     }

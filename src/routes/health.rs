@@ -51,12 +51,15 @@ mod tests {
     use crate::app::{AppState, router};
     use crate::config::Config;
     use crate::library::Library;
+    use crate::views::tracker::Tracker;
 
     async fn readyz_status(shutdown: &CancellationToken) -> StatusCode {
         let dir = tempfile::tempdir().unwrap();
         let config = Arc::new(Config::for_tests(dir.path()));
         let library = Arc::new(Library::open(&config).await.unwrap());
-        let app = router(AppState::new(config, library, 8443, shutdown.clone()));
+        let (sink, _records) = tokio::sync::mpsc::channel(1);
+        let views = Tracker::new(config.views.clone(), b"secret", sink);
+        let app = router(AppState::new(config, library, views, 8443, shutdown.clone()));
         let request = Request::get("/readyz").body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()
     }

@@ -6,3 +6,4 @@ pub(crate) mod stream;
 #[cfg(feature = "test-routes")]
 pub(crate) mod testing;
 pub(crate) mod videos;
+pub(crate) mod views;

@@ -2,6 +2,9 @@
 
 use axum::Router;
 use axum::extract::rejection::PathRejection;
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::Response;
@@ -13,11 +16,16 @@ use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::library::OpenFile;
 use crate::range::precondition::Validators;
-use crate::range::{self, Representation};
+use crate::range::{self, Delivery, Representation};
+use crate::server::{ConnectionInfo, Transport};
+use crate::views;
+use crate::views::viewer::{self, Identity};
 
 /// A day in every cache, then revalidated with the ETag (a cheap 304). Not `immutable`: a file
 /// replaced in a media root keeps its URL, and viewers must get the new bytes within a day.
 const CACHE_CONTROL: &str = "public, max-age=86400";
+/// The same for a response that also sets the viewer cookie.
+const PRIVATE_CACHE_CONTROL: &str = "private, max-age=86400";
 
 /// `GET, HEAD /stream/{id}` (also `/stream/{id}.{ext}`) and `GET, HEAD /media/{*path}`.
 pub(crate) fn router() -> Router<AppState> {
@@ -30,22 +38,36 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/stream/{id}", get(stream)).route("/media/{*path}", get(media)).layer(cors)
 }
 
-/// A catalogued video by id; an extension after the id is accepted and ignored.
+/// A catalogued video by id, view-tracked; an extension after the id is accepted and ignored.
 async fn stream(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    connection: Option<Extension<ConnectionInfo>>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Path(id) = id.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let id = path_param(id)?;
     let id = id.split_once('.').map_or(id.as_str(), |(id, _ext)| id);
     let not_found = || AppError::NotFound(format!("/stream/{id}"));
-    let video = Video::find(state.library.db().pool(), id)
-        .await
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(not_found)?;
+    let db = state.library.db();
+    let video = Video::find(db.pool(), id).await.map_err(anyhow::Error::from)?.ok_or_else(not_found)?;
     let open = state.library.open_video(&video).await?.ok_or_else(not_found)?;
-    Ok(serve(&method, &headers, open))
+
+    let tracker = &state.views;
+    let connection = connection.map(|Extension(c)| c);
+    let identity = viewer::identify(tracker.secret(), &headers, connection.map(|c| c.remote));
+    let viewer = tracker.viewer(&identity);
+    let plan = views::plan(tracker, db, &video).await.map_err(anyhow::Error::from)?;
+    let observer: Arc<dyn Delivery> = Arc::new(tracker.observer(viewer, id, plan));
+    let mut response = serve(&method, &headers, open, Some(observer));
+    if let Identity::Network { new_cookie, .. } = &identity {
+        let secure = connection.is_some_and(|c| c.transport != Transport::Plain);
+        let out = response.headers_mut();
+        out.append(header::SET_COOKIE, viewer::set_cookie(new_cookie, secure));
+        // A response that sets a cookie must not be stored by shared caches.
+        out.insert(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE_CACHE_CONTROL));
+    }
+    Ok(response)
 }
 
 /// Any file under a media root, traversal-proof.
@@ -55,13 +77,23 @@ async fn media(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Path(path) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let path = path_param(path)?;
     let open =
         state.library.open_media(&path).await?.ok_or_else(|| AppError::NotFound(format!("/media/{path}")))?;
-    Ok(serve(&method, &headers, open))
+    Ok(serve(&method, &headers, open, None))
 }
 
-fn serve(method: &Method, headers: &HeaderMap, open: OpenFile) -> Response {
+/// A path parameter, or a 400 in the error format of the rest of the API (not axum's text).
+fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    param.map(|Path(value)| value).map_err(|e| AppError::BadRequest(e.body_text()))
+}
+
+fn serve(
+    method: &Method,
+    headers: &HeaderMap,
+    open: OpenFile,
+    delivery: Option<Arc<dyn Delivery>>,
+) -> Response {
     let validators = Validators::new(&open.row.hash, open.modified());
     let mime =
         HeaderValue::from_str(&open.row.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
@@ -71,6 +103,7 @@ fn serve(method: &Method, headers: &HeaderMap, open: OpenFile) -> Response {
         mime,
         validators,
         cache_control: HeaderValue::from_static(CACHE_CONTROL),
+        delivery,
     };
     range::respond(method, headers, representation)
 }

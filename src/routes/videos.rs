@@ -59,10 +59,10 @@ pub(crate) struct VideoJson {
 impl From<&Video> for VideoJson {
     fn from(v: &Video) -> Self {
         Self {
-            id: v.id.clone(),
+            id: v.file.id.clone(),
             title: v.title.clone(),
-            mime: v.mime.clone(),
-            size: v.size,
+            mime: v.file.mime.clone(),
+            size: v.file.size,
             duration: v.duration_ms.map(|ms| ms as f64 / 1000.0),
             duration_ms: v.duration_ms,
             width: v.width,

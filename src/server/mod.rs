@@ -29,6 +29,9 @@ use crate::cert::Certificates;
 use crate::config::Config;
 use crate::library::Library;
 use crate::metrics::Stats;
+use crate::views;
+use crate::views::tracker::{SINK_CAPACITY, Tracker};
+use secrecy::ExposeSecret;
 
 /// How often binding TCP and UDP to one free port is tried when the configured port is 0.
 const SHARED_PORT_ATTEMPTS: usize = 20;
@@ -45,6 +48,10 @@ pub struct Server {
     router: Router,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
+    views: Arc<Tracker>,
+    /// The view writer task, stopped last so it writes everything the connections counted.
+    writer: tokio::task::JoinHandle<()>,
+    writer_stop: CancellationToken,
 }
 
 /// What the per-connection tasks share.
@@ -83,10 +90,33 @@ impl Server {
             "media roots scanned"
         );
         let shutdown = CancellationToken::new();
-        let state = AppState::new(config.clone(), library, quic.local_addr()?.port(), shutdown.clone());
+        let (sink, records) = tokio::sync::mpsc::channel(SINK_CAPACITY);
+        let secret = config.secret.as_ref().expect("ensure_secret ran").expose_secret().as_bytes().to_vec();
+        let views = Tracker::new(config.views.clone(), &secret, sink);
+        let writer_stop = CancellationToken::new();
+        let writer = tokio::spawn(views::writer::run(library.db().clone(), records, writer_stop.clone()));
+        let state = AppState::new(
+            config.clone(),
+            library,
+            views.clone(),
+            quic.local_addr()?.port(),
+            shutdown.clone(),
+        );
         let stats = state.stats.clone();
         let router = app::router(state);
-        Ok(Self { config, certificates, http, https, quic, router, shutdown, stats })
+        Ok(Self {
+            config,
+            certificates,
+            http,
+            https,
+            quic,
+            router,
+            shutdown,
+            stats,
+            views,
+            writer,
+            writer_stop,
+        })
     }
 
     /// The plain-HTTP listener's address.
@@ -153,6 +183,10 @@ impl Server {
             shared.force.cancel();
             let _ = tokio::time::timeout(FORCED_CLOSE_WAIT, shared.tracker.wait()).await;
         }
+        // Sessions still open are recorded, then everything queued is written before exit.
+        self.views.flush();
+        self.writer_stop.cancel();
+        self.writer.await.context("the view writer panicked")?;
         self.quic.close(quinn::VarInt::from_u32(0), b"server shutting down");
         let _ = tokio::time::timeout(FORCED_CLOSE_WAIT, self.quic.wait_idle()).await;
         tracing::info!("stopped");

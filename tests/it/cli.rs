@@ -150,3 +150,22 @@ fn serve_starts_answers_and_exits_zero_on_sigterm() {
     assert!(exit.success(), "exit status {exit:?}");
     assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stopped"))), "logged its stop");
 }
+
+#[test]
+fn scan_catalogues_the_media_roots_and_is_incremental() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = concat!(env!("CARGO_MANIFEST_DIR"), "/media");
+    let first = run(dir.path(), &["scan", "--media-dir", media], &[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let files = std::fs::read_dir(media).unwrap().count();
+    assert_eq!(
+        stdout(&first).trim(),
+        format!("{files} files, {files} new or changed, 0 removed, 0 videos unreadable")
+    );
+    assert!(dir.path().join("data/kino.db").exists());
+    let second = run(dir.path(), &["scan", "--media-dir", media], &[]);
+    assert_eq!(
+        stdout(&second).trim(),
+        format!("{files} files, 0 new or changed, 0 removed, 0 videos unreadable")
+    );
+}

@@ -12,3 +12,4 @@ mod limits;
 mod protocols;
 mod ranges;
 mod snapshot;
+mod views;

@@ -1,0 +1,111 @@
+//! `GET /api/videos/{id}/views`: the count, unique viewers, retention and recent sessions with
+//! the reason each did or did not count.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::db::videos::Video;
+use crate::db::views::{CountedView, SessionRecord};
+use crate::error::AppError;
+
+/// Recent sessions shown per video.
+const RECENT: u32 = 20;
+
+/// `GET /api/videos/{id}/views`.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/videos/{id}/views", get(views))
+}
+
+#[derive(Debug, Serialize)]
+struct ViewsJson {
+    video_id: String,
+    /// The same number as the video's `views`.
+    views: i64,
+    unique_viewers: i64,
+    checkpoints: u32,
+    min_checkpoints: u32,
+    /// For each checkpoint (by timeline position), how many sessions reached it.
+    retention: Vec<RetentionPoint>,
+    /// Live sessions first, then the most recent ended ones.
+    sessions: Vec<SessionJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct RetentionPoint {
+    /// Where the checkpoint sits, as a fraction of the timeline.
+    position: f64,
+    sessions: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionJson {
+    /// The first 8 hex digits of the viewer key: enough to tell sessions apart, not to track.
+    viewer: String,
+    live: bool,
+    started_at: i64,
+    ended_at: Option<i64>,
+    reason: String,
+    checkpoints_reached: u32,
+    covered_ms: u64,
+}
+
+async fn views(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ViewsJson>, AppError> {
+    let pool = state.library.db().pool();
+    let internal = |e: sqlx::Error| AppError::Internal(e.into());
+    let video = Video::find(pool, &id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}/views")))?;
+    let rules = &state.config.views;
+    let unique_viewers = CountedView::unique_viewers(pool, &id).await.map_err(internal)?;
+    let live = state.views.live(&id);
+    let mut reach = SessionRecord::reach_counts(pool, &id, rules.checkpoints).await.map_err(internal)?;
+    for session in &live {
+        for (i, count) in reach.iter_mut().enumerate() {
+            *count += i64::from(session.reached & (1 << i) != 0);
+        }
+    }
+    let plan = crate::views::plan(&state.views, state.library.db(), &video).await.map_err(internal)?;
+    let duration = plan.duration_ms().max(1) as f64;
+    let retention = plan
+        .checkpoints
+        .iter()
+        .zip(reach)
+        .map(|(checkpoint, sessions)| RetentionPoint { position: checkpoint.ms as f64 / duration, sessions })
+        .collect();
+    let mut sessions: Vec<SessionJson> = live
+        .iter()
+        .map(|s| SessionJson {
+            viewer: s.viewer[..8].to_owned(),
+            live: true,
+            started_at: s.started_at,
+            ended_at: None,
+            reason: s.reason.as_str().to_owned(),
+            checkpoints_reached: s.reached.count_ones(),
+            covered_ms: s.covered_ms,
+        })
+        .collect();
+    for s in SessionRecord::recent(pool, &id, RECENT).await.map_err(internal)? {
+        sessions.push(SessionJson {
+            viewer: s.viewer.chars().take(8).collect(),
+            live: false,
+            started_at: s.started_at,
+            ended_at: Some(s.ended_at),
+            reason: s.reason,
+            checkpoints_reached: s.reached.count_ones(),
+            covered_ms: u64::try_from(s.covered_ms).unwrap_or(0),
+        });
+    }
+    Ok(Json(ViewsJson {
+        video_id: id,
+        views: video.view_count,
+        unique_viewers,
+        checkpoints: rules.checkpoints,
+        min_checkpoints: rules.min_checkpoints,
+        retention,
+        sessions,
+    }))
+}

@@ -1,0 +1,603 @@
+//! The view tracker: delivered byte ranges in, sessions and decisions out, counted views to the
+//! writer.
+//!
+//! A session is one viewer's watching of one video until it goes idle. Each delivery marks the
+//! checkpoints whose byte it carried; a checkpoint counts when it arrived no faster than the pace
+//! allows since the session's first byte. Enough of them make a view, once per dedupe window.
+//! Time is `tokio::time::Instant`, so tests drive it with paused time instead of sleeping.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use moka::notification::RemovalCause;
+use ring::hmac;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::checkpoint::Plan;
+use super::viewer::{Identity, ViewerKey, cookie_key};
+use crate::config::ViewRules;
+use crate::db::views::{CountedView, SessionRecord};
+use crate::range::Delivery;
+
+/// Why a session did or did not count, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Only probes (tiny ranges such as Safari's `bytes=0-1`) were served.
+    Probe,
+    /// Only HEAD requests were served.
+    Head,
+    /// Enough checkpoints were delivered, but faster than anyone watches.
+    TooFast,
+    /// Fewer checkpoints than needed were delivered.
+    BelowThreshold,
+    /// Counted as a view.
+    Counted,
+    /// Would have counted, but this viewer's view of this video was counted within the window.
+    Deduplicated,
+}
+
+impl Reason {
+    /// The reason code.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Probe => "probe",
+            Self::Head => "head",
+            Self::TooFast => "too_fast",
+            Self::BelowThreshold => "below_threshold",
+            Self::Counted => "counted",
+            Self::Deduplicated => "deduplicated",
+        }
+    }
+}
+
+/// What the writer task persists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// A counted view.
+    View(CountedView),
+    /// A session that ended.
+    Session(SessionRecord),
+}
+
+/// What kind of response a request gets, as far as views are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// A HEAD: headers only.
+    Head,
+    /// A body carrying this many file bytes.
+    Bytes(u64),
+}
+
+type SessionKey = (ViewerKey, String);
+
+/// A session's state; shared by the responses that feed it (players open several at once).
+#[derive(Debug)]
+struct Session {
+    video_id: String,
+    viewer: ViewerKey,
+    plan: Arc<Plan>,
+    started_wall: i64,
+    last_seen: Instant,
+    /// When the first file byte went out, and the media time it belonged to.
+    first: Option<(Instant, u64)>,
+    reached: u64,
+    paced: u64,
+    reason: Reason,
+    /// Delivered byte ranges `[start, end)`, merged.
+    delivered: Vec<(u64, u64)>,
+    ended: bool,
+}
+
+/// A summary of one session for the views API.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionSummary {
+    /// The viewer key, hex.
+    pub(crate) viewer: String,
+    /// Seconds since the epoch.
+    pub(crate) started_at: i64,
+    /// The decision so far.
+    pub(crate) reason: Reason,
+    /// Bit i: checkpoint i reached.
+    pub(crate) reached: u64,
+    /// Media milliseconds delivered.
+    pub(crate) covered_ms: u64,
+}
+
+/// Counts views from what the range engine delivers.
+pub(crate) struct Tracker {
+    rules: ViewRules,
+    secret: hmac::Key,
+    sessions: moka::sync::Cache<SessionKey, Arc<Mutex<Session>>>,
+    /// When each (viewer, video) last counted; the window is checked against the stored time.
+    counted: moka::sync::Cache<SessionKey, Instant>,
+    /// New cookie → the network key it was issued under (see `viewer`).
+    aliases: moka::sync::Cache<String, ViewerKey>,
+    plans: moka::sync::Cache<(String, String), Arc<Plan>>,
+    sink: mpsc::Sender<Record>,
+}
+
+/// Records waiting for the writer beyond this are dropped (and logged) rather than stalling
+/// the delivery path; at a batch every few milliseconds it is never reached in practice.
+pub(crate) const SINK_CAPACITY: usize = 65_536;
+
+impl Tracker {
+    /// A tracker that sends what it counts to `sink`.
+    pub(crate) fn new(rules: ViewRules, secret: &[u8], sink: mpsc::Sender<Record>) -> Arc<Self> {
+        let listener_sink = sink.clone();
+        let sessions = moka::sync::Cache::builder()
+            // moka's own clock frees memory; the idle rule itself is checked on `Instant` below.
+            .time_to_idle(rules.session_idle)
+            .max_capacity(1_000_000)
+            .eviction_listener(move |_key, session: Arc<Mutex<Session>>, cause| {
+                if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
+                    end(&session, &listener_sink);
+                }
+            })
+            .build();
+        Arc::new(Self {
+            counted: moka::sync::Cache::builder()
+                .time_to_live(rules.dedupe_window)
+                .max_capacity(1_000_000)
+                .build(),
+            aliases: moka::sync::Cache::builder()
+                .time_to_idle(rules.dedupe_window)
+                .max_capacity(1_000_000)
+                .build(),
+            plans: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            secret: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            rules,
+            sessions,
+            sink,
+        })
+    }
+
+    /// The HMAC key, for identifying viewers.
+    pub(crate) fn secret(&self) -> &hmac::Key {
+        &self.secret
+    }
+
+    /// The viewer key of a request's identity; a network-keyed request's new cookie becomes an
+    /// alias of its key, so the same browser keeps one session when its cookie arrives.
+    pub(crate) fn viewer(&self, identity: &Identity) -> ViewerKey {
+        match identity {
+            Identity::Cookie(value) => {
+                self.aliases.get(value).unwrap_or_else(|| cookie_key(&self.secret, value))
+            }
+            Identity::Network { key, new_cookie } => {
+                self.aliases.insert(new_cookie.clone(), *key);
+                *key
+            }
+        }
+    }
+
+    /// The checkpoint plan of a video (cached by id and content hash).
+    pub(crate) fn plan(
+        &self,
+        video_id: &str,
+        hash: &str,
+        derive: impl FnOnce(&hmac::Key, u32) -> Plan,
+    ) -> Arc<Plan> {
+        let key = (video_id.to_owned(), hash.to_owned());
+        self.plans.get_with(key, || Arc::new(derive(&self.secret, self.rules.checkpoints)))
+    }
+
+    /// The cached checkpoint plan of a video, if it has one for this content.
+    pub(crate) fn cached_plan(&self, video_id: &str, hash: &str) -> Option<Arc<Plan>> {
+        self.plans.get(&(video_id.to_owned(), hash.to_owned()))
+    }
+
+    /// The delivery observer of one response.
+    pub(crate) fn observer(self: &Arc<Self>, viewer: ViewerKey, video_id: &str, plan: Arc<Plan>) -> Observer {
+        Observer { tracker: self.clone(), key: (viewer, video_id.to_owned()), plan, session: OnceLock::new() }
+    }
+
+    /// Starts (or continues) the session for `key`; returns it when the response carries bytes
+    /// worth tracking.
+    fn begin(&self, key: &SessionKey, plan: &Arc<Plan>, request: Request) -> Option<Arc<Mutex<Session>>> {
+        let now = Instant::now();
+        let session = self.session(key, plan, now);
+        let mut state = session.lock().expect("session lock");
+        state.last_seen = now;
+        let untouched = state.first.is_none()
+            && matches!(state.reason, Reason::BelowThreshold | Reason::Probe | Reason::Head);
+        match request {
+            Request::Head => {
+                if untouched {
+                    state.reason = Reason::Head;
+                }
+                None
+            }
+            Request::Bytes(n) if n < self.rules.probe_bytes => {
+                if untouched {
+                    state.reason = Reason::Probe;
+                }
+                None
+            }
+            Request::Bytes(_) => {
+                if untouched {
+                    state.reason = Reason::BelowThreshold;
+                }
+                drop(state);
+                Some(session)
+            }
+        }
+    }
+
+    /// The live session for `key`, replacing one that has been idle past the limit.
+    fn session(&self, key: &SessionKey, plan: &Arc<Plan>, now: Instant) -> Arc<Mutex<Session>> {
+        if let Some(existing) = self.sessions.get(key) {
+            let idle = now.saturating_duration_since(existing.lock().expect("session lock").last_seen);
+            if idle < self.rules.session_idle {
+                return existing;
+            }
+            end(&existing, &self.sink);
+            self.sessions.invalidate(key);
+        }
+        self.sessions.get_with(key.clone(), || {
+            Arc::new(Mutex::new(Session {
+                video_id: key.1.clone(),
+                viewer: key.0,
+                plan: plan.clone(),
+                started_wall: wall_secs(),
+                last_seen: now,
+                first: None,
+                reached: 0,
+                paced: 0,
+                reason: Reason::BelowThreshold,
+                delivered: Vec::new(),
+                ended: false,
+            }))
+        })
+    }
+
+    /// Records that `[offset, offset + len)` of the file went out to the viewer.
+    fn deliver(&self, key: &SessionKey, session: &Mutex<Session>, offset: u64, len: u64) {
+        let now = Instant::now();
+        let mut s = session.lock().expect("session lock");
+        s.last_seen = now;
+        let plan = s.plan.clone();
+        let (first_at, first_ms) = *s.first.get_or_insert((now, plan.time_at(offset)));
+        merge(&mut s.delivered, offset, offset + len);
+        let elapsed = now.saturating_duration_since(first_at);
+        for (i, checkpoint) in plan.checkpoints.iter().enumerate() {
+            let bit = 1 << i;
+            if s.reached & bit != 0 || !(offset..offset + len).contains(&checkpoint.byte) {
+                continue;
+            }
+            s.reached |= bit;
+            if self.paced(elapsed, first_ms, checkpoint.ms) {
+                s.paced |= bit;
+            }
+        }
+        self.decide(key, &mut s, now);
+    }
+
+    /// Rule 4 of DESIGN §4: wall time since the first byte ≥ pace × media time since it − slack.
+    fn paced(&self, elapsed: Duration, first_ms: u64, checkpoint_ms: u64) -> bool {
+        let ahead = Duration::from_millis(checkpoint_ms.saturating_sub(first_ms)).mul_f64(self.rules.pace);
+        elapsed + self.rules.slack >= ahead
+    }
+
+    fn decide(&self, key: &SessionKey, s: &mut Session, now: Instant) {
+        if matches!(s.reason, Reason::Counted | Reason::Deduplicated) {
+            return;
+        }
+        let needed = self.rules.min_checkpoints;
+        s.reason = if s.paced.count_ones() >= needed {
+            let recent = self
+                .counted
+                .get(key)
+                .is_some_and(|at| now.saturating_duration_since(at) < self.rules.dedupe_window);
+            if recent {
+                Reason::Deduplicated
+            } else {
+                self.counted.insert(key.clone(), now);
+                let view = CountedView {
+                    video_id: s.video_id.clone(),
+                    viewer: s.viewer.hex(),
+                    counted_at: wall_secs(),
+                };
+                send(&self.sink, Record::View(view));
+                Reason::Counted
+            }
+        } else if s.reached.count_ones() >= needed {
+            Reason::TooFast
+        } else {
+            Reason::BelowThreshold
+        };
+    }
+
+    /// Ends every live session (graceful shutdown), so each is recorded once.
+    pub(crate) fn flush(&self) {
+        for (_, session) in self.sessions.iter() {
+            end(&session, &self.sink);
+        }
+        self.sessions.invalidate_all();
+    }
+
+    /// The live sessions of a video.
+    pub(crate) fn live(&self, video_id: &str) -> Vec<SessionSummary> {
+        self.sessions
+            .iter()
+            .filter(|(key, _)| key.1 == video_id)
+            .map(|(_, session)| summary(&session.lock().expect("session lock")))
+            .collect()
+    }
+}
+
+/// Reports one response's deliveries to its session; the range engine calls it.
+pub(crate) struct Observer {
+    tracker: Arc<Tracker>,
+    key: SessionKey,
+    plan: Arc<Plan>,
+    session: OnceLock<Option<Arc<Mutex<Session>>>>,
+}
+
+impl Delivery for Observer {
+    fn begin(&self, head: bool, file_bytes: u64) -> bool {
+        let request = if head { Request::Head } else { Request::Bytes(file_bytes) };
+        self.session.get_or_init(|| self.tracker.begin(&self.key, &self.plan, request)).is_some()
+    }
+
+    fn delivered(&self, offset: u64, len: u64) {
+        if let Some(Some(session)) = self.session.get() {
+            self.tracker.deliver(&self.key, session, offset, len);
+        }
+    }
+}
+
+/// Records a session's end once.
+fn end(session: &Mutex<Session>, sink: &mpsc::Sender<Record>) {
+    let mut s = session.lock().expect("session lock");
+    if s.ended {
+        return;
+    }
+    s.ended = true;
+    let summary = summary(&s);
+    let record = SessionRecord {
+        video_id: s.video_id.clone(),
+        viewer: summary.viewer,
+        started_at: summary.started_at,
+        ended_at: wall_secs().max(summary.started_at),
+        reason: summary.reason.as_str().to_owned(),
+        reached: i64::try_from(summary.reached).unwrap_or(0),
+        covered_ms: i64::try_from(summary.covered_ms).unwrap_or(i64::MAX),
+    };
+    send(sink, Record::Session(record));
+}
+
+fn summary(s: &Session) -> SessionSummary {
+    let covered_ms =
+        s.delivered.iter().map(|&(a, b)| s.plan.time_at(b).saturating_sub(s.plan.time_at(a))).sum();
+    SessionSummary {
+        viewer: s.viewer.hex(),
+        started_at: s.started_wall,
+        reason: s.reason,
+        reached: s.reached,
+        covered_ms,
+    }
+}
+
+fn send(sink: &mpsc::Sender<Record>, record: Record) {
+    if let Err(error) = sink.try_send(record) {
+        tracing::error!(%error, "view writer is behind; a view record was dropped");
+    }
+}
+
+/// Adds `[start, end)` to sorted, disjoint ranges, merging what touches.
+fn merge(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+    let at = ranges.partition_point(|&(_, e)| e < start);
+    let mut merged = (start, end);
+    let mut until = at;
+    while until < ranges.len() && ranges[until].0 <= merged.1 {
+        merged = (merged.0.min(ranges[until].0), merged.1.max(ranges[until].1));
+        until += 1;
+    }
+    ranges.splice(at..until, [merged]);
+}
+
+fn wall_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::container::{IndexPoint, TimeIndex};
+
+    const SECOND: u64 = 100_000;
+
+    /// A video of `seconds` at 100 kB per second, with an index point every second.
+    fn plan(tracker: &Tracker, seconds: u64) -> Arc<Plan> {
+        let index =
+            TimeIndex::new((0..seconds).map(|s| IndexPoint { byte: s * SECOND, ms: s * 1000 }).collect());
+        tracker.plan(&format!("video-{seconds}"), "hash", |secret, k| {
+            Plan::derive(secret, "video", k, Some(seconds * 1000), seconds * SECOND, index)
+        })
+    }
+
+    fn tracker() -> (Arc<Tracker>, mpsc::Receiver<Record>) {
+        let (sink, records) = mpsc::channel(1024);
+        (Tracker::new(ViewRules::default(), b"secret", sink), records)
+    }
+
+    fn viewer(n: u8) -> ViewerKey {
+        ViewerKey::derive(&hmac::Key::new(hmac::HMAC_SHA256, b"v"), "test", &[n])
+    }
+
+    fn views(records: &mut mpsc::Receiver<Record>) -> usize {
+        std::iter::from_fn(|| records.try_recv().ok()).filter(|r| matches!(r, Record::View(_))).count()
+    }
+
+    /// One response for `[start, end)` delivered in 256 KiB chunks.
+    fn respond(tracker: &Arc<Tracker>, who: ViewerKey, plan: &Arc<Plan>, start: u64, end: u64) -> Reason {
+        let observer = tracker.observer(who, "video", plan.clone());
+        if observer.begin(false, end - start) {
+            let mut at = start;
+            while at < end {
+                let n = (end - at).min(256 * 1024);
+                observer.delivered(at, n);
+                at += n;
+            }
+        }
+        reason(tracker, who)
+    }
+
+    fn reason(tracker: &Tracker, who: ViewerKey) -> Reason {
+        tracker.live("video").into_iter().find(|s| s.viewer == who.hex()).map(|s| s.reason).unwrap()
+    }
+
+    /// A player that fetches 10-second ranges in time with playback.
+    async fn watch(tracker: &Arc<Tracker>, who: ViewerKey, plan: &Arc<Plan>, seconds: u64) -> Reason {
+        let mut last = Reason::BelowThreshold;
+        for chunk in (0..seconds).step_by(10) {
+            last = respond(tracker, who, plan, chunk * SECOND, ((chunk + 10).min(seconds)) * SECOND);
+            tokio::time::advance(Duration::from_secs(10)).await;
+        }
+        last
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_sequential_player_counts_once() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 600);
+        assert_eq!(watch(&tracker, viewer(1), &plan, 600).await, Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_downloader_at_fifty_times_speed_is_too_fast() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 3600);
+        // An hour of video in 72 s: 50 seconds of media per wall second.
+        for second in (0..3600).step_by(50) {
+            respond(&tracker, viewer(1), &plan, second * SECOND, (second + 50) * SECOND);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(reason(&tracker, viewer(1)), Reason::TooFast);
+        assert_eq!(views(&mut records), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scrubber_seeking_through_everything_is_not_a_view() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 3600);
+        // The worst scrubber: one that lands on every checkpoint, all within three seconds.
+        for checkpoint in &plan.checkpoints {
+            respond(&tracker, viewer(1), &plan, checkpoint.byte, checkpoint.byte + SECOND / 10);
+            tokio::time::advance(Duration::from_millis(300)).await;
+        }
+        let session = &tracker.live("video")[0];
+        assert_eq!(session.reached.count_ones(), 10);
+        assert_eq!(session.reason, Reason::TooFast);
+        assert_eq!(views(&mut records), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_player_buffering_a_short_video_ahead_still_counts() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 20);
+        // Chrome's `bytes=0-` pulls a 20 s clip at once; slack covers it.
+        assert_eq!(respond(&tracker, viewer(1), &plan, 0, 20 * SECOND), Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_viewer_twice_in_the_window_counts_once_and_again_after_it() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 300);
+        assert_eq!(watch(&tracker, viewer(1), &plan, 300).await, Reason::Counted);
+        tokio::time::advance(Duration::from_secs(31 * 60)).await;
+        assert_eq!(watch(&tracker, viewer(1), &plan, 300).await, Reason::Deduplicated);
+        assert_eq!(views(&mut records), 1);
+        tokio::time::advance(Duration::from_secs(31 * 60)).await;
+        assert_eq!(watch(&tracker, viewer(1), &plan, 300).await, Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_viewers_are_two_views() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 120);
+        watch(&tracker, viewer(1), &plan, 120).await;
+        watch(&tracker, viewer(2), &plan, 120).await;
+        assert_eq!(views(&mut records), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_and_head_requests_reach_nothing() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 20);
+        let observer = tracker.observer(viewer(1), "video", plan.clone());
+        assert!(!observer.begin(true, 20 * SECOND));
+        assert_eq!(reason(&tracker, viewer(1)), Reason::Head);
+        let probe = tracker.observer(viewer(1), "video", plan.clone());
+        assert!(!probe.begin(false, 2));
+        probe.delivered(0, 2);
+        assert_eq!(reason(&tracker, viewer(1)), Reason::Probe);
+        assert_eq!(tracker.live("video")[0].reached, 0);
+        assert_eq!(views(&mut records), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_aborted_response_reaches_only_what_it_delivered() {
+        let (tracker, _records) = tracker();
+        let plan = plan(&tracker, 600);
+        let observer = tracker.observer(viewer(1), "video", plan.clone());
+        assert!(observer.begin(false, 600 * SECOND));
+        // The player closed the tab after 8 kB of a whole-file response.
+        observer.delivered(0, 8 * 1024);
+        let session = &tracker.live("video")[0];
+        assert_eq!(session.reached, 0, "no checkpoint sits in the first 8 kB");
+        assert_eq!(session.reason, Reason::BelowThreshold);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_video_without_an_index_maps_time_to_bytes() {
+        let (tracker, mut records) = tracker();
+        let plan = tracker.plan("noindex", "h", |secret, k| {
+            Plan::derive(secret, "noindex", k, Some(100_000), 100 * SECOND, TimeIndex::default())
+        });
+        assert_eq!(watch(&tracker, viewer(1), &plan, 100).await, Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_five_second_video_counts_when_watched() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 5);
+        assert_eq!(respond(&tracker, viewer(1), &plan, 0, 5 * SECOND), Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ended_sessions_are_recorded_with_their_coverage() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 100);
+        respond(&tracker, viewer(1), &plan, 0, 15 * SECOND);
+        tracker.flush();
+        let ended: Vec<SessionRecord> = std::iter::from_fn(|| records.try_recv().ok())
+            .filter_map(|r| match r {
+                Record::Session(s) => Some(s),
+                Record::View(_) => None,
+            })
+            .collect();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].covered_ms, 15_000);
+        assert_eq!(ended[0].reason, "below_threshold");
+        assert!(
+            (1..=2).contains(&ended[0].reached.count_ones()),
+            "the first 15% holds checkpoint 0, maybe 1"
+        );
+    }
+
+    #[test]
+    fn delivered_ranges_merge() {
+        let mut ranges = Vec::new();
+        for (a, b) in [(10, 20), (30, 40), (15, 32), (50, 60), (0, 5)] {
+            merge(&mut ranges, a, b);
+        }
+        assert_eq!(ranges, [(0, 5), (10, 40), (50, 60)]);
+    }
+}
