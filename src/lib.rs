@@ -46,7 +46,41 @@ pub use server::Server;
 /// Internals exposed for the benchmarks in `benches/` only; not a stable API.
 #[doc(hidden)]
 pub mod internals {
+    use std::sync::Arc;
+
     pub use crate::range::body::{CHUNK, Delivery, FileBody, Segment};
+
+    /// A view tracker over one synthetic video, for measuring observations per second.
+    pub struct TrackerBench {
+        tracker: Arc<crate::views::tracker::Tracker>,
+        plan: Arc<crate::views::checkpoint::Plan>,
+        _records: tokio::sync::mpsc::Receiver<crate::views::tracker::Record>,
+    }
+
+    impl TrackerBench {
+        /// A tracker with default rules and a `seconds`-long video of `bytes_per_second`.
+        pub fn new(seconds: u64, bytes_per_second: u64) -> Self {
+            use crate::library::container::{IndexPoint, TimeIndex};
+            let (sink, records) = tokio::sync::mpsc::channel(crate::views::tracker::SINK_CAPACITY);
+            let tracker = crate::views::tracker::Tracker::new(crate::config::ViewRules::default(), b"bench", sink);
+            let index = TimeIndex::new(
+                (0..seconds).map(|s| IndexPoint { byte: s * bytes_per_second, ms: s * 1000 }).collect(),
+            );
+            let size = seconds * bytes_per_second;
+            let plan = tracker.plan("bench", "hash", |secret, k| {
+                crate::views::checkpoint::Plan::derive(secret, "bench", k, Some(seconds * 1000), size, index)
+            });
+            Self { tracker, plan, _records: records }
+        }
+
+        /// The observer of one response by viewer `n`, already begun for `file_bytes`.
+        pub fn observer(&self, n: u64, file_bytes: u64) -> Arc<dyn Delivery> {
+            let viewer = crate::views::viewer::ViewerKey::derive(self.tracker.secret(), "bench", &n.to_be_bytes());
+            let observer = self.tracker.observer(viewer, "bench", self.plan.clone());
+            observer.begin(false, file_bytes);
+            Arc::new(observer)
+        }
+    }
 }
 
 /// Builds the server from `config` and serves until `shutdown` resolves.

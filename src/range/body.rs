@@ -72,7 +72,7 @@ impl FileBody {
 
     /// Reports every file chunk to `delivery` as it is handed to the connection; chunks read
     /// ahead but never polled out (an aborted response) are not reported.
-    pub(crate) fn reporting_to(mut self, delivery: Arc<dyn Delivery>) -> Self {
+    pub fn reporting_to(mut self, delivery: Arc<dyn Delivery>) -> Self {
         self.delivery = Some(delivery);
         self
     }
