@@ -62,7 +62,8 @@ pub mod internals {
         pub fn new(seconds: u64, bytes_per_second: u64) -> Self {
             use crate::library::container::{IndexPoint, TimeIndex};
             let (sink, records) = tokio::sync::mpsc::channel(crate::views::tracker::SINK_CAPACITY);
-            let tracker = crate::views::tracker::Tracker::new(crate::config::ViewRules::default(), b"bench", sink);
+            let tracker =
+                crate::views::tracker::Tracker::new(crate::config::ViewRules::default(), b"bench", sink);
             let index = TimeIndex::new(
                 (0..seconds).map(|s| IndexPoint { byte: s * bytes_per_second, ms: s * 1000 }).collect(),
             );
@@ -75,7 +76,8 @@ pub mod internals {
 
         /// The observer of one response by viewer `n`, already begun for `file_bytes`.
         pub fn observer(&self, n: u64, file_bytes: u64) -> Arc<dyn Delivery> {
-            let viewer = crate::views::viewer::ViewerKey::derive(self.tracker.secret(), "bench", &n.to_be_bytes());
+            let viewer =
+                crate::views::viewer::ViewerKey::derive(self.tracker.secret(), "bench", &n.to_be_bytes());
             let observer = self.tracker.observer(viewer, "bench", self.plan.clone());
             observer.begin(false, file_bytes);
             Arc::new(observer)
