@@ -56,7 +56,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::pages::router())
         .merge(routes::stream::router())
         .merge(routes::videos::router())
-        .merge(routes::views::router());
+        .merge(routes::views::router())
+        .merge(crate::assets::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 

@@ -119,6 +119,8 @@ struct JsonErrorBody<'a> {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    stylesheet: String,
+    protocol: &'static str,
     status: StatusCode,
     message: &'a str,
     request_id: &'a str,
@@ -140,7 +142,14 @@ pub(crate) async fn render(request: Request, next: Next) -> Response {
         };
         ("application/json", serde_json::to_vec(&body).unwrap_or_default())
     } else {
-        let page = ErrorPage { status: parts.status, message: &report.message, request_id: &request_id };
+        // No protocol in the footer: an error reads the same over HTTP/1.1, HTTP/2 and HTTP/3.
+        let page = ErrorPage {
+            stylesheet: crate::assets::url("kino.css"),
+            protocol: "",
+            status: parts.status,
+            message: &report.message,
+            request_id: &request_id,
+        };
         ("text/html; charset=utf-8", page.render().unwrap_or_default().into_bytes())
     };
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -18,9 +18,11 @@
 //! - `middleware`: access log, panic catcher, `Alt-Svc`.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.
+//! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `fs`: atomic and private file writes.
 
 mod app;
+mod assets;
 pub mod cert;
 pub mod cli;
 pub mod config;

@@ -15,6 +15,7 @@ pub(crate) struct Stats {
     response_bytes: [AtomicU64; PROTOCOLS.len()],
     aborted: [AtomicU64; PROTOCOLS.len()],
     duration_micros: [AtomicU64; PROTOCOLS.len()],
+    partial: [AtomicU64; PROTOCOLS.len()],
     connections_open: AtomicI64,
     connections_total: AtomicU64,
 }
@@ -46,6 +47,9 @@ impl Stats {
         if !complete {
             self.aborted[p].fetch_add(1, Ordering::Relaxed);
         }
+        if status == StatusCode::PARTIAL_CONTENT {
+            self.partial[p].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records a connection (TCP or QUIC) that completed its handshake.
@@ -70,6 +74,11 @@ impl Stats {
         let families = [
             ("kino_response_body_bytes_total", "Response body bytes delivered.", &self.response_bytes),
             ("kino_responses_aborted_total", "Responses whose body was not fully delivered.", &self.aborted),
+            (
+                "kino_partial_responses_total",
+                "206 Partial Content responses (range requests served).",
+                &self.partial,
+            ),
             (
                 "kino_response_duration_microseconds_total",
                 "Time from request to last body byte.",

@@ -1,5 +1,7 @@
 //! Logging: human-readable in development, JSON in production; panics are logged too.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -9,7 +11,10 @@ use crate::config::{LogConfig, LogFormat};
 pub fn init(log: &LogConfig) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&log.filter)
         .map_err(|e| anyhow::anyhow!("invalid log filter {:?}: {e}", log.filter))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE);
+    // Colours only for a terminal: in files and journald escape codes are noise.
+    let ansi = std::io::stdout().is_terminal();
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE).with_ansi(ansi);
     let installed = match log.format {
         LogFormat::Pretty => builder.compact().try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),

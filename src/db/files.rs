@@ -37,6 +37,17 @@ impl FileRow {
         .await
     }
 
+    /// Images in the catalog, by path, for the library page.
+    pub(crate) async fn images(db: impl SqliteExecutor<'_>, limit: u32) -> sqlx::Result<Vec<Self>> {
+        sqlx::query_as(
+            "SELECT id, root, path, size, mtime_ns, hash, mime FROM files
+             WHERE mime LIKE 'image/%' ORDER BY path LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await
+    }
+
     /// Every file of a root, for the scanner's change detection.
     pub(crate) async fn in_root(db: impl SqliteExecutor<'_>, root: &str) -> sqlx::Result<Vec<Self>> {
         sqlx::query_as("SELECT id, root, path, size, mtime_ns, hash, mime FROM files WHERE root = $1")

@@ -49,7 +49,7 @@ impl Validators {
         let safe = method == Method::GET || method == Method::HEAD;
         // Step 1 and 2: If-Match, else If-Unmodified-Since.
         if let Some(tags) = joined(headers, &header::IF_MATCH) {
-            if !self.matches(&tags, Comparison::Strong) {
+            if !self.strongly_matches(&tags) {
                 return Outcome::Failed;
             }
         } else if let Some(date) = date(headers, &header::IF_UNMODIFIED_SINCE)
@@ -58,8 +58,8 @@ impl Validators {
             return Outcome::Failed;
         }
         // Step 3 and 4: If-None-Match, else If-Modified-Since (GET and HEAD only).
-        if let Some(tags) = joined(headers, &header::IF_NONE_MATCH) {
-            if self.matches(&tags, Comparison::Weak) {
+        if headers.contains_key(header::IF_NONE_MATCH) {
+            if none_match(headers, &self.etag) {
                 return if safe { Outcome::NotModified } else { Outcome::Failed };
             }
         } else if safe
@@ -85,21 +85,17 @@ impl Validators {
         httpdate::parse_http_date(value).is_ok_and(|date| date == self.last_modified)
     }
 
-    fn matches(&self, list: &str, comparison: Comparison) -> bool {
-        if list.trim() == "*" {
-            return true;
-        }
-        entity_tags(list).any(|tag| match comparison {
-            Comparison::Strong => !tag.starts_with("W/") && tag == self.etag,
-            Comparison::Weak => tag.trim_start_matches("W/") == self.etag,
-        })
+    /// `If-Match` semantics: `*`, or the list holds our tag and it is not weak.
+    fn strongly_matches(&self, list: &str) -> bool {
+        list.trim() == "*" || entity_tags(list).any(|tag| !tag.starts_with("W/") && tag == self.etag)
     }
 }
 
-#[derive(Clone, Copy)]
-enum Comparison {
-    Strong,
-    Weak,
+/// Whether `If-None-Match` lists `etag` (weak comparison) or is `*`: the answer is then 304.
+pub(crate) fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    joined(headers, &header::IF_NONE_MATCH).is_some_and(|list| {
+        list.trim() == "*" || entity_tags(&list).any(|tag| tag.trim_start_matches("W/") == etag)
+    })
 }
 
 /// Every value of a list header, joined with commas (the header may be repeated).

@@ -1,28 +1,223 @@
-//! Server-rendered HTML pages.
+//! Server-rendered HTML pages: the library, a watch page per video, and the upload page.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Request;
-use axum::response::{Html, IntoResponse};
+use axum::extract::{Path, Query, State};
+use axum::http::Version;
+use axum::response::Html;
 use axum::routing::get;
+use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::db::files::FileRow;
+use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::metrics::protocol_label;
 
-/// `GET /`.
+/// Videos per library page.
+const PER_PAGE: u32 = 24;
+/// Images shown under the videos.
+const IMAGES: u32 = 48;
+
+/// `GET /`, `GET /watch/{id}`, `GET /upload`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/", get(home))
+    Router::new().route("/", get(library)).route("/watch/{id}", get(watch)).route("/upload", get(upload))
+}
+
+/// What every page's layout shows: the stylesheet URL and the protocol the page came over.
+pub(crate) struct Chrome {
+    pub(crate) stylesheet: String,
+    pub(crate) protocol: &'static str,
+}
+
+impl Chrome {
+    pub(crate) fn new(version: Version) -> Self {
+        Self { stylesheet: crate::assets::url("kino.css"), protocol: protocol_label(version) }
+    }
 }
 
 #[derive(Template)]
-#[template(path = "home.html")]
-struct Home {
+#[template(path = "library.html")]
+struct Library {
+    stylesheet: String,
     protocol: &'static str,
+    videos: Vec<Card>,
+    images: Vec<ImageCard>,
+    page: u32,
+    pages: u32,
+    prev_page: Option<u32>,
+    next_page: Option<u32>,
 }
 
-/// The home page.
-async fn home(request: Request) -> Result<impl IntoResponse, AppError> {
-    let page = Home { protocol: protocol_label(request.version()) };
+struct Card {
+    id: String,
+    title: String,
+    badge: String,
+    duration: String,
+    resolution: String,
+    views: String,
+}
+
+struct ImageCard {
+    url: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<u32>,
+}
+
+async fn library(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+    version: Version,
+) -> Result<Html<String>, AppError> {
+    let pool = state.library.db().pool();
+    let internal = |e: sqlx::Error| AppError::Internal(e.into());
+    let total = u32::try_from(Video::count(pool).await.map_err(internal)?).unwrap_or(u32::MAX);
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let videos =
+        Video::list(pool, PER_PAGE, u64::from(page - 1) * u64::from(PER_PAGE)).await.map_err(internal)?;
+    let images = FileRow::images(pool, IMAGES).await.map_err(internal)?;
+    let Chrome { stylesheet, protocol } = Chrome::new(version);
+    let page = Library {
+        stylesheet,
+        protocol,
+        videos: videos.iter().map(card).collect(),
+        images: images
+            .into_iter()
+            .map(|f| ImageCard {
+                url: format!("/media/{}", f.path),
+                name: f.path.rsplit('/').next().unwrap_or("").to_owned(),
+            })
+            .collect(),
+        page,
+        pages,
+        prev_page: (page > 1).then(|| page - 1),
+        next_page: (page < pages).then(|| page + 1),
+    };
+    render(&page)
+}
+
+fn card(video: &Video) -> Card {
+    Card {
+        id: video.file.id.clone(),
+        title: video.title.clone(),
+        badge: video.video_codec.as_deref().unwrap_or(&video.container).to_uppercase(),
+        duration: duration(video.duration_ms),
+        resolution: resolution(video),
+        views: match video.view_count {
+            1 => "1 view".to_owned(),
+            n => format!("{n} views"),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "watch.html")]
+struct Watch {
+    stylesheet: String,
+    protocol: &'static str,
+    title: String,
+    stream_url: String,
+    mime: String,
+    faststart: bool,
+    duration: String,
+    resolution: String,
+    codecs: String,
+    size: String,
+    views: i64,
+}
+
+async fn watch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    version: Version,
+) -> Result<Html<String>, AppError> {
+    let video = Video::find(state.library.db().pool(), &id)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .ok_or_else(|| AppError::NotFound(format!("/watch/{id}")))?;
+    let codecs = [video.video_codec.as_deref(), video.audio_codec.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let Chrome { stylesheet, protocol } = Chrome::new(version);
+    render(&Watch {
+        stylesheet,
+        protocol,
+        title: video.title.clone(),
+        stream_url: video.stream_url(),
+        mime: video.file.mime.clone(),
+        faststart: video.faststart,
+        duration: duration(video.duration_ms),
+        resolution: resolution(&video),
+        codecs: if codecs.is_empty() { "unknown".to_owned() } else { codecs },
+        size: size(video.file.size),
+        views: video.view_count,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct Upload {
+    stylesheet: String,
+    protocol: &'static str,
+    media_dir: String,
+}
+
+async fn upload(State(state): State<AppState>, version: Version) -> Result<Html<String>, AppError> {
+    let Chrome { stylesheet, protocol } = Chrome::new(version);
+    let media_dir = state.config.media_dirs.first().map(|d| d.display().to_string()).unwrap_or_default();
+    render(&Upload { stylesheet, protocol, media_dir })
+}
+
+fn render(page: &impl Template) -> Result<Html<String>, AppError> {
     Ok(Html(page.render().map_err(anyhow::Error::from)?))
+}
+
+/// `1:05`, `1:02:03`, or `—` when unknown.
+fn duration(ms: Option<i64>) -> String {
+    let Some(ms) = ms else { return "—".to_owned() };
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn resolution(video: &Video) -> String {
+    match (video.width, video.height) {
+        (Some(w), Some(h)) => format!("{w}×{h}"),
+        _ => "unknown size".to_owned(),
+    }
+}
+
+/// `1.0 MB`-style sizes (SI units, as file managers show them).
+fn size(bytes: i64) -> String {
+    let bytes = bytes as f64;
+    match bytes {
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.0} kB", b / 1e3),
+        b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_naturally() {
+        assert_eq!(duration(Some(65_000)), "1:05");
+        assert_eq!(duration(Some(3_723_000)), "1:02:03");
+        assert_eq!(duration(None), "—");
+        assert_eq!(size(1_026_409), "1.0 MB");
+        assert_eq!(size(49_575), "50 kB");
+    }
 }

@@ -24,6 +24,12 @@ pub struct TestApp {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A client that shows responses as sent: no transparent decompression (tests check
+/// `Content-Encoding`), bounded in time.
+fn client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().no_gzip().no_brotli().timeout(TEST_TIMEOUT)
+}
+
 /// Starts the server with the test configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -75,7 +81,12 @@ impl TestApp {
 
     fn tls_client(&self) -> reqwest::ClientBuilder {
         let ca = reqwest::Certificate::from_pem(&self.ca_pem).expect("CA parses");
-        reqwest::Client::builder().tls_certs_only([ca]).resolve("localhost", self.https).timeout(TEST_TIMEOUT)
+        client().tls_certs_only([ca]).resolve("localhost", self.https)
+    }
+
+    /// HTTP/2 over TLS, decompressing bodies as a browser does.
+    pub fn h2_decoding(&self) -> reqwest::Client {
+        self.tls_client().gzip(true).brotli(true).http2_prior_knowledge().build().expect("client")
     }
 
     /// HTTP/1.1 over TLS.
@@ -90,12 +101,12 @@ impl TestApp {
 
     /// HTTP/1.1 over plain TCP.
     pub fn plain(&self) -> reqwest::Client {
-        reqwest::Client::builder().http1_only().timeout(TEST_TIMEOUT).build().expect("client")
+        client().http1_only().build().expect("client")
     }
 
     /// HTTP/2 over plain TCP with prior knowledge (h2c).
     pub fn h2c(&self) -> reqwest::Client {
-        reqwest::Client::builder().http2_prior_knowledge().timeout(TEST_TIMEOUT).build().expect("client")
+        client().http2_prior_knowledge().build().expect("client")
     }
 
     /// An HTTP/3 connection that trusts the generated CA.

@@ -1,0 +1,250 @@
+//! A real browser: headless Chromium plays and seeks the samples over HTTP/2 and HTTP/3.
+//!
+//! Chromium is driven through the DevTools protocol over a WebSocket with a few hand-written
+//! commands (navigate, evaluate, screenshot) instead of a CDP crate: the generated bindings of
+//! those crates take minutes to compile on a 2-core machine for three commands.
+//!
+//! Without Chromium these tests print a loud skip, unless `KINO_REQUIRE_BROWSER=1` (CI) makes
+//! them fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{TestApp, spawn_app};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A headless Chromium with a fresh profile, killed on drop.
+struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next_id: u64,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Chromium, or `None` (after saying so) when it is not installed and not required.
+fn chromium() -> Option<&'static str> {
+    if Path::new(CHROMIUM).exists() {
+        return Some(CHROMIUM);
+    }
+    assert!(
+        std::env::var("KINO_REQUIRE_BROWSER").as_deref() != Ok("1"),
+        "KINO_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)"
+    );
+    eprintln!("\n!!! SKIPPED: browser test needs {CHROMIUM} (apt-get install chromium) !!!\n");
+    None
+}
+
+impl Browser {
+    /// Starts Chromium trusting the app's certificate by its SPKI hash; `quic` forces HTTP/3.
+    async fn launch(binary: &str, app: &TestApp, quic: bool) -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        let mut command = Command::new(binary);
+        command.args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--mute-audio",
+            "--autoplay-policy=no-user-gesture-required",
+            "--remote-debugging-port=0",
+            "--window-size=1280,900",
+        ]);
+        command.arg(format!("--user-data-dir={}", profile.path().display()));
+        command.arg(format!("--ignore-certificate-errors-spki-list={}", app.spki_sha256));
+        if quic {
+            command.arg(format!("--origin-to-force-quic-on=127.0.0.1:{}", app.https.port()));
+        } else {
+            command.arg("--disable-quic");
+        }
+        command.arg("about:blank");
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromium starts");
+        let port = devtools_port(profile.path()).await;
+        let targets: Value =
+            reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await.unwrap().json().await.unwrap();
+        let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
+        let (socket, _) =
+            tokio_tungstenite::connect_async(page["webSocketDebuggerUrl"].as_str().unwrap()).await.unwrap();
+        Self { child, _profile: profile, socket, next_id: 0 }
+    }
+
+    /// Sends one DevTools command and waits for its result (events in between are skipped).
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.socket.send(Message::text(message)).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let frame =
+                tokio::time::timeout_at(deadline, self.socket.next()).await.expect("DevTools answers");
+            let Message::Text(text) = frame.unwrap().unwrap() else { continue };
+            let reply: Value = serde_json::from_str(&text).unwrap();
+            if reply["id"] == id {
+                assert!(reply.get("error").is_none(), "{method} failed: {reply}");
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates a JavaScript expression (awaiting promises) and returns its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
+            )
+            .await;
+        assert!(result.get("exceptionDetails").is_none(), "{expression}: {result}");
+        result["result"]["value"].clone()
+    }
+
+    /// Navigates and waits until the document has loaded.
+    async fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+        self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'").await;
+    }
+
+    async fn wait_for(&mut self, condition: &str) {
+        let start = Instant::now();
+        while self.eval(&format!("!!({condition})")).await != json!(true) {
+            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {condition}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a PNG of the page when `KINO_SCREENSHOTS` names a folder (used for the README).
+    async fn screenshot(&mut self, name: &str) {
+        let Ok(folder) = std::env::var("KINO_SCREENSHOTS") else { return };
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png" })).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
+        std::fs::write(PathBuf::from(folder).join(name), png).unwrap();
+    }
+}
+
+/// Waits for Chromium to write the port it chose into the profile.
+async fn devtools_port(profile: &Path) -> u16 {
+    let file = profile.join("DevToolsActivePort");
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Some(port) = text.lines().next().and_then(|l| l.parse().ok())
+        {
+            return port;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("Chromium did not open its DevTools port");
+}
+
+/// Plays the video on the current page for a moment, seeks to the middle, reports what happened.
+const PLAY_AND_SEEK: &str = r#"(async () => {
+  const v = document.querySelector('video');
+  v.muted = true;
+  const event = (name, ms) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(name + ' timed out; error ' + (v.error && v.error.message))), ms);
+    v.addEventListener(name, () => { clearTimeout(timer); resolve(); }, { once: true });
+    v.addEventListener('error', () => reject(new Error('media error ' + (v.error && v.error.message))), { once: true });
+  });
+  if (v.readyState < 3) await event('canplay', 15000);
+  const ready = v.readyState;
+  await v.play();
+  const start = v.currentTime;
+  await new Promise(r => setTimeout(r, 1200));
+  const played = v.currentTime;
+  const target = v.duration / 2;
+  const seeked = event('seeked', 15000);
+  v.currentTime = target;
+  await seeked;
+  return { ready, start, played, target, landed: v.currentTime, duration: v.duration, error: v.error && v.error.message };
+})()"#;
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.plain().get(app.plain_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Opens the library, clicks a video, plays it and seeks; returns the player's report.
+async fn play_from_library(browser: &mut Browser, origin: &str, title: &str) -> Value {
+    browser.open(&format!("{origin}/")).await;
+    browser.screenshot("library.png").await;
+    let click = format!(
+        "[...document.querySelectorAll('a.video')].find(a => a.textContent.includes('{title}')).click()"
+    );
+    browser.eval(&click).await;
+    browser.wait_for("location.pathname.startsWith('/watch/') && document.readyState === 'complete'").await;
+    let report = browser.eval(PLAY_AND_SEEK).await;
+    browser.screenshot("watch.png").await;
+    report
+}
+
+fn assert_played(report: &Value) {
+    assert!(report["ready"].as_i64().unwrap() >= 3, "{report}");
+    assert!(
+        report["played"].as_f64().unwrap() > report["start"].as_f64().unwrap(),
+        "time advanced: {report}"
+    );
+    let (target, landed) = (report["target"].as_f64().unwrap(), report["landed"].as_f64().unwrap());
+    assert!((landed - target).abs() < 1.0, "seek landed near the middle: {report}");
+    assert!(report["error"].is_null(), "{report}");
+}
+
+#[tokio::test]
+async fn chromium_plays_and_seeks_over_http2() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_app().await;
+    let mut browser = Browser::launch(binary, &app, false).await;
+    let origin = format!("https://127.0.0.1:{}", app.https.port());
+    let started = Instant::now();
+    let report = play_from_library(&mut browser, &origin, "sample h264").await;
+    assert_played(&report);
+    let protocol = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
+    assert_eq!(protocol, "h2");
+    let ranges = metric(&app, "kino_partial_responses_total{protocol=\"h2\"}").await;
+    assert!(ranges >= 1, "the server saw the player's range requests over HTTP/2");
+    eprintln!("HTTP/2 browser run: {:?}, {ranges} range responses, report {report}", started.elapsed());
+}
+
+#[tokio::test]
+async fn chromium_plays_and_seeks_over_http3() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_app().await;
+    let mut browser = Browser::launch(binary, &app, true).await;
+    let origin = format!("https://127.0.0.1:{}", app.https.port());
+    let started = Instant::now();
+    let report = play_from_library(&mut browser, &origin, "sample h264").await;
+    assert_played(&report);
+    let protocol = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
+    assert_eq!(protocol, "h3");
+    let ranges = metric(&app, "kino_partial_responses_total{protocol=\"h3\"}").await;
+    assert!(ranges >= 1, "the server saw the player's range requests over HTTP/3");
+    eprintln!("HTTP/3 browser run: {:?}, {ranges} range responses, report {report}", started.elapsed());
+}
+
+#[tokio::test]
+async fn chromium_plays_the_webm_and_shows_the_404_page() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_app().await;
+    let mut browser = Browser::launch(binary, &app, false).await;
+    let origin = format!("https://127.0.0.1:{}", app.https.port());
+    let report = play_from_library(&mut browser, &origin, "sample vp9").await;
+    assert_played(&report);
+    browser.open(&format!("{origin}/watch/does-not-exist")).await;
+    let heading = browser.eval("document.querySelector('h1').textContent").await;
+    assert_eq!(heading, "404 Not Found");
+}

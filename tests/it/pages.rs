@@ -1,0 +1,98 @@
+//! Server-rendered pages and static assets, read as a browser would fetch them.
+
+use crate::common::spawn_app;
+
+#[tokio::test]
+async fn the_library_lists_every_video_with_its_facts_and_the_images() {
+    let app = spawn_app().await;
+    let page = app.h2().get(app.tls_url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    for text in ["sample h264", "sample vp9", "sample moov at end", "0:20", "640×360", "0 views"] {
+        assert!(html.contains(text), "{text} missing from the library");
+    }
+    assert_eq!(html.matches("href=\"/watch/").count(), 3);
+    assert!(html.contains("src=\"/media/sample-photo.jpg\"") && html.contains("alt=\"sample-photo.jpg\""));
+    assert!(html.contains("<html lang=\"en\">") && html.contains("name=\"viewport\""));
+    assert!(html.contains("Page 1 of 1"));
+}
+
+#[tokio::test]
+async fn a_watch_page_has_a_player_for_the_stream_and_notes_a_late_index() {
+    let app = spawn_app().await;
+    let client = app.h2();
+    let list: serde_json::Value =
+        client.get(app.tls_url("/api/videos")).send().await.unwrap().json().await.unwrap();
+    for video in list["videos"].as_array().unwrap() {
+        let html = client
+            .get(app.tls_url(&format!("/watch/{}", video["id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("<video controls preload=\"metadata\""), "{html}");
+        let source = format!(
+            "<source src=\"{}\" type=\"{}\">",
+            video["stream_url"].as_str().unwrap(),
+            video["mime"].as_str().unwrap()
+        );
+        assert!(html.contains(&source), "{source} not in {html}");
+        let late_index = video["faststart"] == false;
+        assert_eq!(html.contains("keeps its index at the end"), late_index, "{}", video["title"]);
+    }
+}
+
+#[tokio::test]
+async fn a_missing_page_is_the_404_page_in_the_site_layout() {
+    let app = spawn_app().await;
+    for path in ["/watch/nope", "/no/such/page"] {
+        let response = app.h2().get(app.tls_url(path)).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(response.status(), 404);
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("<h1>404 Not Found</h1>") && html.contains("href=\"/static/kino.css?v="),
+            "{html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_upload_page_says_how_to_add_media() {
+    let app = spawn_app().await;
+    let html = app.h1().get(app.tls_url("/upload")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("kino scan"));
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_versioned_precompressed_and_revalidated() {
+    let app = spawn_app().await;
+    let html = app.h2().get(app.tls_url("/")).send().await.unwrap().text().await.unwrap();
+    let start = html.find("/static/kino.css?v=").unwrap();
+    let url = &html[start..start + html[start..].find('"').unwrap()];
+    let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/static/kino.css")).unwrap();
+
+    let plain = app.h2().get(app.tls_url(url)).send().await.unwrap();
+    assert_eq!(plain.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(plain.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(plain.bytes().await.unwrap(), raw);
+
+    for coding in ["br", "gzip"] {
+        let encoded = app.h2().get(app.tls_url(url)).header("accept-encoding", coding).send().await.unwrap();
+        assert_eq!(encoded.headers()["content-encoding"], coding);
+        assert_eq!(encoded.headers()["vary"], "accept-encoding");
+        assert_ne!(encoded.headers()["etag"].to_str().unwrap(), etag, "each encoding has its own tag");
+    }
+    // The committed siblings decode to the stylesheet itself (they are never stale).
+    let decoded = app.h2_decoding().get(app.tls_url(url)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(decoded, raw);
+
+    let unversioned =
+        app.h2().get(app.tls_url("/static/kino.css")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(unversioned.status(), 304);
+    assert_eq!(unversioned.headers()["cache-control"], "public, no-cache");
+}
