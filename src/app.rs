@@ -15,6 +15,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
 use crate::config::Config;
 use crate::library::Library;
 use crate::metrics::Stats;
+use crate::routes::images::ImageStore;
 use crate::views::tracker::Tracker;
 use crate::{error, middleware, routes};
 
@@ -33,6 +34,8 @@ pub(crate) struct AppState {
     pub(crate) library: Arc<Library>,
     /// The view tracker.
     pub(crate) views: Arc<Tracker>,
+    /// Image storage, workers and cache.
+    pub(crate) images: Arc<ImageStore>,
 }
 
 impl AppState {
@@ -45,7 +48,8 @@ impl AppState {
     ) -> Self {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
-        Self { config, alt_svc, shutdown, stats: Arc::default(), library, views }
+        let images = ImageStore::new(&config.data_dir);
+        Self { config, alt_svc, shutdown, stats: Arc::default(), library, views, images }
     }
 }
 
@@ -57,16 +61,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::stream::router())
         .merge(routes::videos::router())
         .merge(routes::views::router())
+        .merge(routes::upload::router())
+        .merge(routes::images::router())
         .merge(crate::assets::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 
     // Outermost first: the request id exists before anything logs, the access log sees the
-    // final response (rendered errors, caught panics), and the body timeout wraps the handlers.
+    // final response (rendered errors, caught panics) and counts the bytes that go out after
+    // compression, and the body timeout wraps the handlers.
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn_with_state(state.clone(), middleware::access_log::log))
+        .layer(middleware::compression::layer())
         .layer(from_fn(error::render))
         .layer(from_fn(middleware::panic::catch))
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))

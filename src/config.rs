@@ -175,6 +175,8 @@ pub struct Limits {
     pub quic_receive_window: u32,
     /// Open connections across all listeners; further clients wait in the accept queue.
     pub max_connections: u32,
+    /// Largest video upload, bytes.
+    pub max_upload_bytes: u64,
     /// How long graceful shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -316,6 +318,7 @@ impl Default for Limits {
             quic_stream_receive_window: 1024 * 1024,
             quic_receive_window: 8 * 1024 * 1024,
             max_connections: 10_000,
+            max_upload_bytes: 4 << 30,
             shutdown_grace: Duration::from_secs(10),
         }
     }

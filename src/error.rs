@@ -30,6 +30,15 @@ pub enum AppError {
     /// No requested range overlaps the representation of this length.
     #[error("none of the requested ranges is inside the {0} bytes of this file")]
     RangeNotSatisfiable(u64),
+    /// The request body is over a size limit; the message says which.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body is not of a type this endpoint takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body parsed but a field is invalid: `field: reason`.
+    #[error("{0}")]
+    Unprocessable(String),
     /// The server is shutting down or not ready.
     #[error("the server is not ready: {0}")]
     Unavailable(&'static str),
@@ -49,6 +58,9 @@ impl AppError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Panic | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -62,6 +74,9 @@ impl AppError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::PreconditionFailed => "precondition_failed",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Unprocessable(_) => "unprocessable",
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
             Self::Unavailable(_) => "unavailable",
             Self::Panic => "panic",
@@ -178,6 +193,9 @@ mod tests {
             (AppError::MethodNotAllowed(Method::DELETE), 405, "method_not_allowed"),
             (AppError::BadRequest("bad".into()), 400, "bad_request"),
             (AppError::PreconditionFailed, 412, "precondition_failed"),
+            (AppError::PayloadTooLarge("big".into()), 413, "payload_too_large"),
+            (AppError::UnsupportedMediaType("text".into()), 415, "unsupported_media_type"),
+            (AppError::Unprocessable("title: empty".into()), 422, "unprocessable"),
             (AppError::RangeNotSatisfiable(10), 416, "range_not_satisfiable"),
             (AppError::Unavailable("shutting down"), 503, "unavailable"),
             (AppError::Panic, 500, "panic"),

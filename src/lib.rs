@@ -15,6 +15,9 @@
 //! - `range`: the range engine: RFC 9110 ranges, preconditions, multipart, file bodies.
 //! - `library`: media roots, the scanner, container parsers, safe path resolution.
 //! - `db`: the sqlx pool, migrations and the model functions of each table.
+//! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
+//! - `ingest`: streaming uploads and the MP4 faststart rewrite.
+//! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool.
 //! - `middleware`: access log, panic catcher, `Alt-Svc`.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.
@@ -29,6 +32,8 @@ pub mod config;
 mod db;
 pub mod error;
 mod fs;
+mod images;
+mod ingest;
 mod library;
 mod metrics;
 mod middleware;

@@ -37,6 +37,14 @@ impl FileRow {
         .await
     }
 
+    /// A file with this content, if the library has one (served by `files_by_hash`).
+    pub(crate) async fn find_by_hash(db: impl SqliteExecutor<'_>, hash: &str) -> sqlx::Result<Option<Self>> {
+        sqlx::query_as("SELECT id, root, path, size, mtime_ns, hash, mime FROM files WHERE hash = $1 LIMIT 1")
+            .bind(hash)
+            .fetch_optional(db)
+            .await
+    }
+
     /// Images in the catalog, by path, for the library page.
     pub(crate) async fn images(db: impl SqliteExecutor<'_>, limit: u32) -> sqlx::Result<Vec<Self>> {
         sqlx::query_as(

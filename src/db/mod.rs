@@ -2,6 +2,7 @@
 //! their table in the submodules, every parameter bound.
 
 pub(crate) mod files;
+pub(crate) mod images;
 pub(crate) mod videos;
 pub(crate) mod views;
 

@@ -105,6 +105,16 @@ impl Video {
         sqlx::query_scalar("SELECT COUNT(*) FROM videos").fetch_one(db).await
     }
 
+    /// Sets a video's title (1 to 300 characters, checked by the caller and the table).
+    pub(crate) async fn set_title(db: impl SqliteExecutor<'_>, id: &str, title: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE videos SET title = $1 WHERE file_id = $2")
+            .bind(title)
+            .bind(id)
+            .execute(db)
+            .await?;
+        Ok(())
+    }
+
     /// The byte→time index of a video (empty when the container had none).
     pub(crate) async fn time_index(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<TimeIndex> {
         let json: Option<String> = sqlx::query_scalar("SELECT time_index FROM videos WHERE file_id = $1")

@@ -24,10 +24,16 @@ pub(crate) struct Root {
     pub(crate) path: PathBuf,
 }
 
+/// The label of the uploads root in the catalog; `@` keeps it apart from any configured path.
+const UPLOADS: &str = "@uploads";
+
 /// The catalog and the roots it describes.
 pub(crate) struct Library {
     db: Db,
+    /// The configured media roots, then the uploads root.
     roots: Vec<Root>,
+    /// Where uploads wait until they are complete (same file system as the uploads root).
+    tmp: PathBuf,
 }
 
 /// An open, catalogued file, ready for the range engine.
@@ -42,7 +48,7 @@ impl Library {
     /// Opens the database under the data dir and resolves the configured roots.
     pub(crate) async fn open(config: &Config) -> anyhow::Result<Self> {
         let db = Db::open(&config.data_dir).await?;
-        let roots = config
+        let mut roots: Vec<Root> = config
             .media_dirs
             .iter()
             .map(|dir| Root {
@@ -51,7 +57,45 @@ impl Library {
                 path: dir.canonicalize().unwrap_or_else(|_| dir.clone()),
             })
             .collect();
-        Ok(Self { db, roots })
+        let uploads = config.data_dir.join("library");
+        let tmp = config.data_dir.join("tmp");
+        for dir in [&uploads, &tmp] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        roots.push(Root { label: UPLOADS.to_owned(), path: uploads.canonicalize()? });
+        Ok(Self { db, roots, tmp })
+    }
+
+    /// The folder for uploads in progress.
+    pub(crate) fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Renames a complete upload into the uploads root under a fresh name and catalogues it.
+    pub(crate) async fn add_upload(
+        &self,
+        file: tempfile::NamedTempFile,
+        extension: &str,
+        title: Option<&str>,
+    ) -> anyhow::Result<Video> {
+        let root = self.roots.iter().find(|r| r.label == UPLOADS).expect("the uploads root is always there");
+        let mut name = [0u8; 9];
+        getrandom::fill(&mut name).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let relative = format!(
+            "{}.{extension}",
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, name)
+        );
+        let target = root.path.join(&relative);
+        // Readable by the server and backups alike; the temp file was created 0600.
+        std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        file.persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("storing {}", target.display()))?;
+        let (row, _) = scan::catalog_file(&self.db, root, &relative).await?;
+        if let Some(title) = title {
+            Video::set_title(self.db.pool(), &row.id, title).await?;
+        }
+        Video::find(self.db.pool(), &row.id).await?.context("the upload was catalogued as a video")
     }
 
     /// The database.

@@ -2,4 +2,5 @@
 
 pub(crate) mod access_log;
 pub(crate) mod alt_svc;
+pub(crate) mod compression;
 pub(crate) mod panic;

@@ -1,9 +1,11 @@
 //! HTTP routes, one module per area; each exports `router()` and the root merges them.
 
 pub(crate) mod health;
+pub(crate) mod images;
 pub(crate) mod pages;
 pub(crate) mod stream;
 #[cfg(feature = "test-routes")]
 pub(crate) mod testing;
+pub(crate) mod upload;
 pub(crate) mod videos;
 pub(crate) mod views;

@@ -19,6 +19,7 @@ pub struct TestApp {
     pub https: SocketAddr,
     pub ca_pem: Vec<u8>,
     pub spki_sha256: String,
+    dir: std::path::PathBuf,
     _tempdir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -57,6 +58,7 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
         https: server.https_addr(),
         ca_pem: std::fs::read(ca_path).expect("CA certificate"),
         spki_sha256: server.certificates().spki_sha256.clone(),
+        dir: dir.to_owned(),
         _tempdir: None,
         stop: Some(stop),
         task: None,
@@ -69,6 +71,11 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// The server's data dir.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.join("data")
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn plain_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)

@@ -64,6 +64,33 @@ impl H3Client {
         Ok(stream)
     }
 
+    /// Sends `head` with a body streamed from `chunks`, then reads the whole response.
+    pub async fn request_streaming(
+        &mut self,
+        head: Request<()>,
+        mut chunks: impl futures_util::Stream<Item = Bytes> + Unpin,
+    ) -> anyhow::Result<Response<Bytes>> {
+        use futures_util::StreamExt;
+        let mut stream = self.send.send_request(head).await?;
+        let mut sent_all = true;
+        while let Some(chunk) = chunks.next().await {
+            // A server may answer early (413) and stop reading: then read its answer.
+            if stream.send_data(chunk).await.is_err() {
+                sent_all = false;
+                break;
+            }
+        }
+        if sent_all {
+            let _ = stream.finish().await;
+        }
+        let head = stream.recv_response().await?;
+        let mut body = BytesMut::new();
+        while let Some(mut chunk) = stream.recv_data().await? {
+            body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        Ok(head.map(|()| body.freeze()))
+    }
+
     /// A GET of `url` with `headers`.
     pub async fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> anyhow::Result<Response<Bytes>> {
         let mut builder = Request::get(url);

@@ -60,10 +60,32 @@ async fn a_missing_page_is_the_404_page_in_the_site_layout() {
 }
 
 #[tokio::test]
-async fn the_upload_page_says_how_to_add_media() {
+async fn the_upload_form_posts_to_the_api_and_lands_on_the_watch_page() {
     let app = spawn_app().await;
     let html = app.h1().get(app.tls_url("/upload")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("kino scan"));
+    assert!(html.contains("action=\"/api/videos\" enctype=\"multipart/form-data\""), "{html}");
+    assert!(html.contains("<label for=\"file\">") && html.contains("kino scan"));
+    let clip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-moov-at-end.mp4")).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("title", "From the form")
+        .part("file", reqwest::multipart::Part::bytes(clip).file_name("clip.mp4"));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only([reqwest::Certificate::from_pem(&app.ca_pem).unwrap()])
+        .resolve("localhost", app.https)
+        .build()
+        .unwrap();
+    let response = client
+        .post(app.tls_url("/api/videos"))
+        .header("accept", "text/html")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let watch = response.headers()["location"].to_str().unwrap().to_owned();
+    let page = app.h2().get(app.tls_url(&watch)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<h1>From the form</h1>"), "{page}");
 }
 
 #[tokio::test]
@@ -95,4 +117,32 @@ async fn the_stylesheet_is_versioned_precompressed_and_revalidated() {
         app.h2().get(app.tls_url("/static/kino.css")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(unversioned.status(), 304);
     assert_eq!(unversioned.headers()["cache-control"], "public, no-cache");
+}
+
+#[tokio::test]
+async fn json_and_html_are_compressed_when_asked_and_media_never() {
+    let app = spawn_app().await;
+    for (coding, path) in [("br", "/api/videos"), ("gzip", "/api/videos"), ("zstd", "/"), ("br", "/")] {
+        let response =
+            app.h2().get(app.tls_url(path)).header("accept-encoding", coding).send().await.unwrap();
+        assert_eq!(response.headers()["content-encoding"], coding, "{path}");
+        assert!(
+            response.headers()["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding")
+        );
+    }
+    let decoded: serde_json::Value =
+        app.h2_decoding().get(app.tls_url("/api/videos")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(decoded["total"], 3);
+    for path in ["/media/sample-h264.mp4", "/media/sample-photo.jpg"] {
+        for range in [None, Some("bytes=0-99")] {
+            let mut request = app.h2().get(app.tls_url(path)).header("accept-encoding", "br, gzip, zstd");
+            if let Some(range) = range {
+                request = request.header("range", range);
+            }
+            let response = request.send().await.unwrap();
+            assert!(response.headers().get("content-encoding").is_none(), "{path} {range:?}");
+        }
+    }
+    let small = app.h2().get(app.tls_url("/healthz")).header("accept-encoding", "br").send().await.unwrap();
+    assert!(small.headers().get("content-encoding").is_none(), "tiny bodies are sent as they are");
 }

@@ -1,0 +1,424 @@
+//! Reading untrusted bytes: the header first, pixels only once the header is within limits.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use super::{Format, ImageError, Limits, jpeg};
+
+/// The most RGBA bytes the `gif` crate decodes into per frame: its default memory limit, which
+/// `image`'s `GifDecoder` offers no way to raise. A larger GIF would fail mid-decode as if it were
+/// corrupt, so it is refused on the header as too large instead (12.5 MP).
+const GIF_MAX_FRAME_BYTES: u64 = 50_000_000;
+
+/// Reads the header only: the format and the declared dimensions, before any pixel is decoded.
+///
+/// For a GIF the dimensions are the logical screen's. Header reads are bounded: JPEG stops at
+/// the first scan, PNG at the first `IDAT` (with the IHDR checked before anything else), WebP
+/// walks chunk headers, GIF stops at the first image descriptor.
+pub(crate) fn probe(bytes: &[u8], limits: &Limits) -> Result<(Format, u32, u32), ImageError> {
+    let (format, decoder) = open(bytes, limits)?;
+    let (width, height) = decoder.dimensions();
+    Ok((format, width, height))
+}
+
+/// Decodes with strict limits, applies the EXIF orientation and drops all metadata.
+///
+/// Only the first frame of an animation is decoded. ICC profiles are dropped with the rest, so
+/// wide-gamut sources are read as sRGB.
+pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError> {
+    let (format, mut decoder) = open(bytes, limits)?;
+    if format == Format::Jpeg && !jpeg::is_complete(bytes) {
+        return Err(ImageError::Corrupt("the JPEG ends before its end-of-image marker".to_owned()));
+    }
+    // The second wall: the decoder may allocate `max_alloc` in all, output buffer included, as
+    // `ImageReader::decode` does; `DynamicImage::from_decoder` alone would not reserve it.
+    let mut decoder_limits = limits.to_decoder_limits();
+    let total = decoder.total_bytes();
+    decoder_limits.reserve(total).map_err(|_| ImageError::TooLarge {
+        reason: format!("decoding needs {total} bytes, over the {} byte allocation limit", limits.max_alloc),
+    })?;
+    decoder.set_limits(decoder_limits).map_err(ImageError::from_decoding)?;
+    let orientation = decoder.orientation().map_err(ImageError::from_decoding)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::from_decoding)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Identifies the format and builds its decoder, which reads and checks the header only.
+fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Format, impl ImageDecoder + 'a), ImageError> {
+    limits.check_bytes(bytes.len())?;
+    let format = Format::from_magic(bytes).ok_or(ImageError::Unsupported)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.into_image_format());
+    // PNG must get the side limits now: its decoder checks them on the IHDR, before reading on
+    // to the first IDAT. The others read their header first, so they are checked just below,
+    // where the refusal can quote the declared size, and strictly again in `decode`.
+    let mut header_limits = limits.to_decoder_limits();
+    if format != Format::Png {
+        header_limits.max_image_width = None;
+        header_limits.max_image_height = None;
+    }
+    reader.limits(header_limits);
+    let decoder = reader.into_decoder().map_err(|error| match error {
+        // Only the PNG path gets here, before the declared size is known to us.
+        image::ImageError::Limits(ref limit)
+            if limit.kind() == image::error::LimitErrorKind::DimensionError =>
+        {
+            ImageError::TooLarge {
+                reason: format!("the header declares a side over the {} px limit", limits.max_dimension),
+            }
+        }
+        other => ImageError::from_decoding(other),
+    })?;
+    let (width, height) = decoder.dimensions();
+    limits.check_dimensions(width, height)?;
+    let rgba_bytes = u64::from(width) * u64::from(height) * 4;
+    if format == Format::Gif && rgba_bytes > GIF_MAX_FRAME_BYTES {
+        return Err(ImageError::TooLarge {
+            reason: format!(
+                "a {width}×{height} GIF frame needs {rgba_bytes} bytes, over the GIF decoder's \
+                 {GIF_MAX_FRAME_BYTES} byte limit"
+            ),
+        });
+    }
+    Ok((format, decoder))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use image::codecs::gif::GifEncoder;
+    use image::codecs::jpeg::JpegEncoder;
+    use image::{Frame, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+
+    use super::*;
+
+    fn encoded(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        image.write_to(&mut Cursor::new(&mut out), format).unwrap();
+        out
+    }
+
+    /// A 40×20 photo-like JPEG: left half red, right half blue.
+    fn landscape_jpeg() -> Vec<u8> {
+        let image =
+            RgbImage::from_fn(40, 20, |x, _| if x < 20 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 90).encode_image(&image).unwrap();
+        out
+    }
+
+    /// CRC-32 (ISO-HDLC) as PNG chunks use it, bit by bit: test inputs are tiny.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+
+    /// The PNG signature and an IHDR for an 8-bit greyscale `width`×`height` image.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        // Bit depth 8, colour type 0 (greyscale), deflate, adaptive filters, no interlace.
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        png_chunk(&mut out, b"IHDR", &ihdr);
+        out
+    }
+
+    /// Writes deflate bits least-significant first (RFC 1951 §3.1.1).
+    struct BitWriter {
+        out: Vec<u8>,
+        acc: u64,
+        bits: u32,
+    }
+
+    impl BitWriter {
+        fn put(&mut self, value: u64, count: u32) {
+            self.acc |= value << self.bits;
+            self.bits += count;
+            while self.bits >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.bits -= 8;
+            }
+        }
+
+        /// Writes a Huffman code, which deflate packs most-significant bit first.
+        fn code(&mut self, code: u64, len: u32) {
+            let reversed = code.reverse_bits() >> (64 - len);
+            self.put(reversed, len);
+        }
+    }
+
+    /// A zlib stream of `len` zero bytes, small however long: one fixed-Huffman block of a
+    /// literal 0 then 258-byte copies at distance 1 (13 bits per 258 bytes).
+    fn zlib_zeros(len: u64) -> Vec<u8> {
+        let mut bits = BitWriter { out: vec![0x78, 0x01], acc: 0, bits: 0 };
+        bits.put(1, 1); // BFINAL
+        bits.put(1, 2); // BTYPE = 01, fixed Huffman codes
+        let literal_zero = |bits: &mut BitWriter| bits.code(0x30, 8); // literals 0..=143: 8 bits from 0x30
+        literal_zero(&mut bits);
+        let mut left = len - 1;
+        while left >= 258 {
+            bits.code(0xC0 + (285 - 280), 8); // length 258 is code 285 (280..=287: 8 bits from 0xC0)
+            bits.code(0, 5); // distance 1 is distance code 0
+            left -= 258;
+        }
+        for _ in 0..left {
+            literal_zero(&mut bits);
+        }
+        bits.code(0, 7); // end of block, code 256
+        bits.put(0, 7); // pad to a byte
+        let mut out = bits.out;
+        // Adler-32 of zeros: a stays 1, b adds 1 per byte.
+        let adler = (((len % 65_521) as u32) << 16) | 1;
+        out.extend_from_slice(&adler.to_be_bytes());
+        out
+    }
+
+    /// A complete, valid all-black 8-bit greyscale PNG of any size, a few MB at most.
+    fn black_png(width: u32, height: u32) -> Vec<u8> {
+        let mut out = png_header(width, height);
+        // Each row is a filter-type byte (0, none) and `width` zero samples.
+        let raw = u64::from(height) * (u64::from(width) + 1);
+        png_chunk(&mut out, b"IDAT", &zlib_zeros(raw));
+        png_chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+        let start = Instant::now();
+        let out = f();
+        (out, start.elapsed())
+    }
+
+    #[test]
+    fn probe_reports_format_and_size_of_each_input_format() {
+        let image = DynamicImage::new_rgba8(7, 5);
+        for (format, expected) in [
+            (ImageFormat::Png, Format::Png),
+            (ImageFormat::Gif, Format::Gif),
+            (ImageFormat::WebP, Format::WebP),
+        ] {
+            let bytes = encoded(&image, format);
+            assert_eq!(probe(&bytes, &Limits::default()).unwrap(), (expected, 7, 5));
+        }
+        assert_eq!(probe(&landscape_jpeg(), &Limits::default()).unwrap(), (Format::Jpeg, 40, 20));
+    }
+
+    #[test]
+    fn text_is_unsupported() {
+        let text = b"<html><body>definitely not a picture</body></html>";
+        assert!(matches!(probe(text, &Limits::default()), Err(ImageError::Unsupported)));
+        assert!(matches!(decode(text, &Limits::default()), Err(ImageError::Unsupported)));
+    }
+
+    #[test]
+    fn file_over_the_byte_limit_is_too_large_before_parsing() {
+        let limits = Limits { max_bytes: 100, ..Limits::default() };
+        let bytes = encoded(&DynamicImage::new_rgb8(64, 64), ImageFormat::Png);
+        assert!(matches!(probe(&bytes, &limits), Err(ImageError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn png_header_claiming_100000_squared_is_too_large_at_probe_in_milliseconds() {
+        // Nothing after the IHDR: refusing must not need the pixel data, let alone decode it.
+        let bomb = png_header(100_000, 100_000);
+        let (result, elapsed) = timed(|| probe(&bomb, &Limits::default()));
+        eprintln!("100000×100000 IHDR refused in {elapsed:?}");
+        assert!(matches!(result, Err(ImageError::TooLarge { .. })), "{result:?}");
+        assert!(elapsed < Duration::from_millis(100), "took {elapsed:?}");
+        assert!(matches!(decode(&bomb, &Limits::default()), Err(ImageError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn jpeg_and_webp_headers_claiming_huge_sizes_are_too_large_at_probe() {
+        // The 40×20 JPEG with its SOF0 frame header rewritten to declare 60000×60000.
+        let mut jpeg = landscape_jpeg();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+        let (result, elapsed) = timed(|| probe(&jpeg, &Limits::default()));
+        eprintln!("60000×60000 JPEG header refused in {elapsed:?}");
+        let Err(ImageError::TooLarge { reason }) = &result else { panic!("{result:?}") };
+        assert!(reason.contains("60000×60000"), "{reason}");
+
+        // A lossless WebP whose VP8L header declares 16383×16383 (268 MP, over the 50 MP limit).
+        // Not 16384: image-webp 0.2 reads that side as 0, which `check_dimensions` calls corrupt.
+        let mut webp = encoded(&DynamicImage::new_rgb8(4, 4), ImageFormat::WebP);
+        assert_eq!(&webp[12..16], b"VP8L");
+        let sides = (16_382u32 << 14) | 16_382; // 14 bits each, minus one
+        let packed = u32::from_le_bytes(webp[21..25].try_into().unwrap()) & !0x0FFF_FFFF | sides;
+        webp[21..25].copy_from_slice(&packed.to_le_bytes());
+        let result = probe(&webp, &Limits::default());
+        let Err(ImageError::TooLarge { reason }) = &result else { panic!("{result:?}") };
+        assert!(reason.contains("268402689 pixels"), "{reason}");
+    }
+
+    #[test]
+    fn hand_built_black_png_is_valid() {
+        // Proves the generator behind the bomb test writes PNGs that really decode.
+        let image = decode(&black_png(300, 200), &Limits::default()).unwrap();
+        assert_eq!((image.width(), image.height()), (300, 200));
+        assert!(image.as_bytes().iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn valid_20000_squared_black_png_is_too_large_at_probe() {
+        let bomb = black_png(20_000, 20_000);
+        eprintln!("20000×20000 black PNG: {} bytes for 400 MP", bomb.len());
+        assert!(bomb.len() < 4 << 20, "{} bytes", bomb.len());
+
+        // With the default 16384 px side limit the header fails on the side…
+        let (result, elapsed) = timed(|| probe(&bomb, &Limits::default()));
+        eprintln!("20000×20000 PNG refused by the side limit in {elapsed:?}");
+        assert!(matches!(result, Err(ImageError::TooLarge { .. })), "{result:?}");
+
+        // …and with the side limit lifted, the pixel limit refuses it: 400 MP > 50 MP.
+        let sides_unlimited = Limits { max_dimension: u32::MAX, ..Limits::default() };
+        let (result, elapsed) = timed(|| probe(&bomb, &sides_unlimited));
+        eprintln!("20000×20000 PNG refused by the pixel limit in {elapsed:?}");
+        let Err(ImageError::TooLarge { reason }) = result else {
+            panic!("400 MP passed: {result:?}");
+        };
+        assert!(reason.contains("400000000 pixels"), "{reason}");
+        assert!(elapsed < Duration::from_millis(100), "took {elapsed:?}");
+        assert!(matches!(decode(&bomb, &sides_unlimited), Err(ImageError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn decoder_allocation_limit_is_a_second_wall() {
+        // 3000×3000 passes the header checks, but its 9 MB of pixels exceed a 1 MB budget.
+        let limits = Limits { max_alloc: 1 << 20, ..Limits::default() };
+        let result = decode(&black_png(3000, 3000), &limits);
+        assert!(matches!(result, Err(ImageError::TooLarge { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_corrupt_not_a_panic() {
+        let noise = RgbImage::from_fn(64, 64, |x, y| Rgb([(x * 4) as u8, (y * 4) as u8, (x ^ y) as u8]));
+        let mut jpeg = Vec::new();
+        JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&noise).unwrap();
+        let result = decode(&jpeg[..jpeg.len() / 2], &Limits::default());
+        // `.err()`: a wrongly decoded image would print every pixel.
+        assert!(matches!(result, Err(ImageError::Corrupt(_))), "{:?}", result.err());
+    }
+
+    #[test]
+    fn truncated_png_webp_and_gif_are_corrupt_not_a_panic() {
+        let noise = DynamicImage::ImageRgba8(RgbaImage::from_fn(64, 64, |x, y| {
+            Rgba([(x * 4) as u8, (y * 4) as u8, (x ^ y) as u8, 255])
+        }));
+        for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif] {
+            let bytes = encoded(&noise, format);
+            let result = decode(&bytes[..bytes.len() / 2], &Limits::default());
+            assert!(matches!(result, Err(ImageError::Corrupt(_))), "{format:?}: {:?}", result.err());
+        }
+    }
+
+    #[test]
+    fn gif_with_3000_frames_decodes_only_the_first_quickly() {
+        let mut gif = Vec::new();
+        {
+            let mut encoder = GifEncoder::new(&mut gif);
+            let frames = (0..3000u32).map(|i| {
+                let shade = (i % 200) as u8 + 50;
+                Frame::new(RgbaImage::from_pixel(16, 8, Rgba([shade, 0, 0, 255])))
+            });
+            encoder.encode_frames(frames).unwrap();
+        }
+        let (image, elapsed) = timed(|| decode(&gif, &Limits::default()));
+        eprintln!("3000-frame GIF ({} bytes) decoded in {elapsed:?}", gif.len());
+        let image = image.unwrap();
+        assert_eq!((image.width(), image.height()), (16, 8));
+        // The first frame's colour, not a later one's.
+        assert_eq!(image.to_rgba8().get_pixel(3, 3).0[0], 50);
+        assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    }
+
+    /// A GIF with a `width`×`height` logical screen and one 1×1 frame.
+    fn gif_with_screen(width: u16, height: u16) -> Vec<u8> {
+        let mut gif = b"GIF89a".to_vec();
+        gif.extend_from_slice(&width.to_le_bytes());
+        gif.extend_from_slice(&height.to_le_bytes());
+        // A global palette of two colours (black, white), background 0, square pixels.
+        gif.extend_from_slice(&[0x80, 0x00, 0x00, 0, 0, 0, 255, 255, 255]);
+        // Image descriptor for a 1×1 frame at 0,0, no local palette, then LZW minimum code size 2
+        // and one data sub-block (clear, index 0, end).
+        gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00]);
+        gif.push(0x3B); // trailer
+        gif
+    }
+
+    #[test]
+    fn gif_logical_screen_over_the_limits_is_refused() {
+        let (result, elapsed) = timed(|| probe(&gif_with_screen(65_535, 65_535), &Limits::default()));
+        eprintln!("65535×65535 GIF screen refused in {elapsed:?}");
+        let Err(ImageError::TooLarge { reason }) = &result else { panic!("{result:?}") };
+        assert!(reason.contains("65535×65535"), "{reason}");
+        // 16 MP is within the general limits but over what the GIF decoder will allocate.
+        let result = decode(&gif_with_screen(4000, 4000), &Limits::default());
+        let Err(ImageError::TooLarge { reason }) = &result else { panic!("{:?}", result.err()) };
+        assert!(reason.contains("GIF"), "{reason}");
+    }
+
+    #[test]
+    fn small_frame_on_a_larger_gif_screen_decodes_to_the_screen_size() {
+        let image = decode(&gif_with_screen(300, 200), &Limits::default()).unwrap();
+        assert_eq!((image.width(), image.height()), (300, 200));
+    }
+
+    /// An APP1 segment holding EXIF with only Orientation (tag 0x0112, SHORT) = `orientation`.
+    fn exif_app1(orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II\x2A\x00".to_vec(); // little-endian TIFF
+        tiff.extend_from_slice(&8u32.to_le_bytes()); // first IFD right after the header
+        tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes());
+        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_le_bytes()); // one value…
+        tiff.extend_from_slice(&u32::from(orientation).to_le_bytes()); // …stored inline
+        tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend_from_slice(&tiff);
+        let mut segment = vec![0xFF, 0xE1];
+        // The length counts itself but not the marker.
+        segment.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
+        segment.extend_from_slice(&payload);
+        segment
+    }
+
+    #[test]
+    fn exif_orientation_6_turns_a_40x20_jpeg_into_20x40() {
+        let plain = landscape_jpeg();
+        let mut rotated = plain[..2].to_vec(); // SOI
+        rotated.extend_from_slice(&exif_app1(6));
+        rotated.extend_from_slice(&plain[2..]);
+
+        // The header still says 40×20: orientation is applied to pixels, not declared sizes.
+        assert_eq!(probe(&rotated, &Limits::default()).unwrap(), (Format::Jpeg, 40, 20));
+        let image = decode(&rotated, &Limits::default()).unwrap().to_rgb8();
+        assert_eq!((image.width(), image.height()), (20, 40));
+        // 90° clockwise: the left (red) half is now on top.
+        assert!(image.get_pixel(10, 5).0[0] > 200, "{:?}", image.get_pixel(10, 5));
+        assert!(image.get_pixel(10, 35).0[2] > 200, "{:?}", image.get_pixel(10, 35));
+
+        let unrotated = decode(&plain, &Limits::default()).unwrap();
+        assert_eq!((unrotated.width(), unrotated.height()), (40, 20));
+    }
+}

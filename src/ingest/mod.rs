@@ -1,0 +1,4 @@
+//! Ingest: turning uploaded bytes into library files.
+
+pub(crate) mod faststart;
+pub(crate) mod upload;
