@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
 
 use crate::config::Config;
+use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::metrics::Stats;
 use crate::routes::images::ImageStore;
@@ -36,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) views: Arc<Tracker>,
     /// Image storage, workers and cache.
     pub(crate) images: Arc<ImageStore>,
+    /// Resumable uploads in progress.
+    pub(crate) tus: Arc<TusStore>,
 }
 
 impl AppState {
@@ -49,7 +52,10 @@ impl AppState {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
         let images = ImageStore::new(&config.data_dir);
-        Self { config, alt_svc, shutdown, stats: Arc::default(), library, views, images }
+        let tus = Arc::new(
+            TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
+        );
+        Self { config, alt_svc, shutdown, stats: Arc::default(), library, views, images, tus }
     }
 }
 
@@ -63,6 +69,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::views::router())
         .merge(routes::upload::router())
         .merge(routes::images::router())
+        .merge(routes::tus::router())
         .merge(crate::assets::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());

@@ -177,6 +177,9 @@ pub struct Limits {
     pub max_connections: u32,
     /// Largest video upload, bytes.
     pub max_upload_bytes: u64,
+    /// A resumable upload untouched this long is deleted.
+    #[serde(with = "humantime_serde")]
+    pub upload_expiry: Duration,
     /// How long graceful shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -319,6 +322,7 @@ impl Default for Limits {
             quic_receive_window: 8 * 1024 * 1024,
             max_connections: 10_000,
             max_upload_bytes: 4 << 30,
+            upload_expiry: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(10),
         }
     }

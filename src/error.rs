@@ -39,6 +39,15 @@ pub enum AppError {
     /// The body parsed but a field is invalid: `field: reason`.
     #[error("{0}")]
     Unprocessable(String),
+    /// The client does not speak the tus version we do (412 with `Tus-Version`).
+    #[error("this server speaks tus {0}; send Tus-Resumable: {0}")]
+    TusVersion(&'static str),
+    /// The request conflicts with the resource's state (a tus offset that moved on).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body does not match its checksum (tus checksum extension: status 460).
+    #[error("{0}")]
+    ChecksumMismatch(String),
     /// The server is shutting down or not ready.
     #[error("the server is not ready: {0}")]
     Unavailable(&'static str),
@@ -57,8 +66,10 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionFailed | Self::TusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::ChecksumMismatch(_) => StatusCode::from_u16(460).expect("460 is a valid status"),
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -74,7 +85,10 @@ impl AppError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::PreconditionFailed => "precondition_failed",
+            Self::TusVersion(_) => "tus_version",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Conflict(_) => "conflict",
+            Self::ChecksumMismatch(_) => "checksum_mismatch",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unprocessable(_) => "unprocessable",
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
@@ -99,6 +113,9 @@ impl IntoResponse for AppError {
         }
         let report = ErrorReport { code: self.code(), message: self.to_string() };
         let mut response = self.status().into_response();
+        if let Self::TusVersion(version) = self {
+            response.headers_mut().insert("tus-version", HeaderValue::from_static(version));
+        }
         if let Self::RangeNotSatisfiable(len) = self {
             // RFC 9110 §15.5.17: a 416 says how long the representation is.
             let value = HeaderValue::from_str(&format!("bytes */{len}")).expect("digits are a valid header");
@@ -194,6 +211,8 @@ mod tests {
             (AppError::BadRequest("bad".into()), 400, "bad_request"),
             (AppError::PreconditionFailed, 412, "precondition_failed"),
             (AppError::PayloadTooLarge("big".into()), 413, "payload_too_large"),
+            (AppError::Conflict("offset".into()), 409, "conflict"),
+            (AppError::ChecksumMismatch("sum".into()), 460, "checksum_mismatch"),
             (AppError::UnsupportedMediaType("text".into()), 415, "unsupported_media_type"),
             (AppError::Unprocessable("title: empty".into()), 422, "unprocessable"),
             (AppError::RangeNotSatisfiable(10), 416, "range_not_satisfiable"),

@@ -3,6 +3,7 @@
 
 pub(crate) mod files;
 pub(crate) mod images;
+pub(crate) mod tus;
 pub(crate) mod videos;
 pub(crate) mod views;
 

@@ -85,6 +85,26 @@ where
     Ok(Staged { file, size, hash: hasher.finalize().to_hex().to_string(), head })
 }
 
+impl Staged {
+    /// Stages a complete file that is already on disk (a finished resumable upload): it is
+    /// hashed and sniffed here, and deleted if it is dropped without being committed.
+    pub(crate) async fn from_file(path: std::path::PathBuf) -> Result<Self, IngestError> {
+        tokio::task::spawn_blocking(move || -> std::io::Result<Staged> {
+            let file = std::fs::File::open(&path)?;
+            let size = file.metadata()?.len();
+            let mut head = vec![0u8; sniff::SNIFF_LEN.min(usize::try_from(size).unwrap_or(usize::MAX))];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut head, 0)?;
+            let mut hasher = blake3::Hasher::new();
+            hasher.update_reader(&file)?;
+            let file = NamedTempFile::from_parts(file, tempfile::TempPath::try_from_path(path)?);
+            Ok(Staged { file, size, hash: hasher.finalize().to_hex().to_string(), head })
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|e| IngestError::Internal(e.into()))
+    }
+}
+
 /// What `commit` did with a staged upload.
 pub(crate) enum Committed {
     /// A new video in the library.

@@ -6,6 +6,7 @@ pub(crate) mod pages;
 pub(crate) mod stream;
 #[cfg(feature = "test-routes")]
 pub(crate) mod testing;
+pub(crate) mod tus;
 pub(crate) mod upload;
 pub(crate) mod videos;
 pub(crate) mod views;

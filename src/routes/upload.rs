@@ -83,7 +83,8 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     Ok((status, [(header::LOCATION, location)], Json(VideoJson::from(&video))).into_response())
 }
 
-fn ingest_error(error: IngestError) -> AppError {
+/// The HTTP error of a refused upload (shared with tus completion).
+pub(crate) fn ingest_error(error: IngestError) -> AppError {
     match error {
         IngestError::TooLarge { .. } => AppError::PayloadTooLarge(error.to_string()),
         IngestError::Unsupported(message) => AppError::UnsupportedMediaType(message),

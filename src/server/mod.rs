@@ -103,6 +103,7 @@ impl Server {
             shutdown.clone(),
         );
         let stats = state.stats.clone();
+        tokio::spawn(sweep_uploads(state.tus.clone(), state.library.db().clone(), shutdown.clone()));
         let router = app::router(state);
         Ok(Self {
             config,
@@ -191,6 +192,21 @@ impl Server {
         let _ = tokio::time::timeout(FORCED_CLOSE_WAIT, self.quic.wait_idle()).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Deletes abandoned resumable uploads until shutdown.
+async fn sweep_uploads(tus: Arc<crate::ingest::tus::TusStore>, db: crate::db::Db, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(tus.sweep_interval()) => {}
+            () = stop.cancelled() => return,
+        }
+        match tus.sweep(&db).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired resumable uploads deleted"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "sweeping expired uploads failed"),
+        }
     }
 }
 

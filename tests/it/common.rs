@@ -166,6 +166,18 @@ impl TestApp {
         path: &str,
         headers: &[(&str, &str)],
     ) -> crate::snapshot::Snapshot {
+        self.send(protocol, method, path, headers, bytes::Bytes::new()).await
+    }
+
+    /// [`TestApp::fetch`] with a request body.
+    pub async fn send(
+        &self,
+        protocol: Protocol,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: bytes::Bytes,
+    ) -> crate::snapshot::Snapshot {
         let url = self.tls_url(path);
         match protocol {
             Protocol::Http3 => {
@@ -173,7 +185,7 @@ impl TestApp {
                 for (name, value) in headers {
                     builder = builder.header(*name, *value);
                 }
-                let request = builder.body(bytes::Bytes::new()).unwrap();
+                let request = builder.body(body).unwrap();
                 let response = self.h3().await.request(request).await.expect("HTTP/3 request");
                 crate::snapshot::Snapshot::of_h3(response)
             }
@@ -182,6 +194,9 @@ impl TestApp {
                 let mut request = client.request(method, &url);
                 for (name, value) in headers {
                     request = request.header(*name, *value);
+                }
+                if !body.is_empty() {
+                    request = request.body(body);
                 }
                 crate::snapshot::Snapshot::of(request.send().await.expect("request")).await
             }

@@ -15,5 +15,6 @@ mod pages;
 mod protocols;
 mod ranges;
 mod snapshot;
+mod tus;
 mod uploads;
 mod views;

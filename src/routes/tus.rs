@@ -1,0 +1,223 @@
+//! tus 1.0 resumable uploads under `/api/uploads` (core protocol; creation,
+//! creation-with-upload, termination, expiration and checksum extensions). A completed upload
+//! goes through the same validation and cataloguing as `POST /api/videos`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::options;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::app::AppState;
+use crate::db::tus::TusUpload;
+use crate::error::AppError;
+use crate::ingest::tus::{self, Checksum, TusError, parse_metadata};
+use crate::ingest::upload::{self, Committed, Staged};
+use crate::routes::upload::ingest_error;
+
+const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
+const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
+const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
+const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
+const UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
+const OFFSET_STREAM: &str = "application/offset+octet-stream";
+
+/// `OPTIONS, POST /api/uploads` and `HEAD, PATCH, DELETE /api/uploads/{id}`.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/uploads", options(discover).post(create))
+        .route("/api/uploads/{id}", axum::routing::head(status).patch(append).delete(terminate))
+        // Every answer, errors included, names the protocol version (tus 1.0 §"Tus-Resumable").
+        .layer(SetResponseHeaderLayer::overriding(TUS_RESUMABLE, HeaderValue::from_static(tus::VERSION)))
+}
+
+/// What the server supports.
+async fn discover(State(state): State<AppState>) -> Response {
+    let headers = [
+        ("tus-version", tus::VERSION.to_owned()),
+        ("tus-extension", tus::EXTENSIONS.to_owned()),
+        ("tus-checksum-algorithm", tus::CHECKSUMS.to_owned()),
+        ("tus-max-size", state.config.limits.max_upload_bytes.to_string()),
+    ];
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(name, HeaderValue::try_from(value).expect("ASCII"));
+    }
+    response
+}
+
+/// Every request but OPTIONS must speak our version (412 otherwise, naming the versions we do).
+fn check_version(headers: &HeaderMap) -> Result<(), AppError> {
+    if headers.get(&TUS_RESUMABLE).is_some_and(|v| v == tus::VERSION) {
+        return Ok(());
+    }
+    Err(AppError::TusVersion(tus::VERSION))
+}
+
+fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| AppError::BadRequest(format!("{name}: not a number")))
+        })
+        .transpose()
+}
+
+/// creation (+ creation-with-upload when a body comes along).
+async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+    check_version(&headers)?;
+    let length = number(&headers, &UPLOAD_LENGTH).and_then(|n| {
+        n.ok_or_else(|| {
+            AppError::BadRequest("Upload-Length: required (deferred lengths are not supported)".into())
+        })
+    })?;
+    let limit = state.config.limits.max_upload_bytes;
+    if length > limit {
+        return Err(AppError::PayloadTooLarge(format!("Upload-Length is over the {limit}-byte limit")));
+    }
+    let metadata = headers.get(&UPLOAD_METADATA).map(|v| v.to_str().unwrap_or("\u{fffd}")).unwrap_or("");
+    parse_metadata(metadata).map_err(tus_error)?;
+    let db = state.library.db();
+    let upload = state.tus.create(db, length, metadata).await.map_err(AppError::Internal)?;
+    let location = HeaderValue::try_from(format!("/api/uploads/{}", upload.id)).expect("ids are URL-safe");
+    let with_body = headers.get(header::CONTENT_TYPE).is_some_and(|v| v == OFFSET_STREAM);
+    let mut response = if with_body {
+        let mut response = write(&state, &upload, 0, &headers, body).await?;
+        *response.status_mut() = StatusCode::CREATED;
+        response
+    } else {
+        let mut response = StatusCode::CREATED.into_response();
+        response.headers_mut().insert(UPLOAD_OFFSET, HeaderValue::from(0u64));
+        response
+    };
+    response.headers_mut().insert(header::LOCATION, location);
+    response.headers_mut().insert(UPLOAD_EXPIRES, expires(upload.expires_at));
+    Ok(response)
+}
+
+async fn find(state: &AppState, id: &str) -> Result<TusUpload, AppError> {
+    TusUpload::find(state.library.db().pool(), id)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .filter(|u| u.expires_at >= tus::now_ms())
+        .ok_or_else(|| AppError::NotFound(format!("/api/uploads/{id}")))
+}
+
+/// Where an upload stands.
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    check_version(&headers)?;
+    let upload = find(&state, &id).await?;
+    let mut response = StatusCode::OK.into_response();
+    let out = response.headers_mut();
+    out.insert(UPLOAD_OFFSET, HeaderValue::from(upload.received));
+    out.insert(UPLOAD_LENGTH, HeaderValue::from(upload.length));
+    if let Ok(metadata) = HeaderValue::try_from(upload.metadata.as_str())
+        && !upload.metadata.is_empty()
+    {
+        out.insert(UPLOAD_METADATA, metadata);
+    }
+    out.insert(UPLOAD_EXPIRES, expires(upload.expires_at));
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The core of the protocol: append at an offset.
+async fn append(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    check_version(&headers)?;
+    if headers.get(header::CONTENT_TYPE).is_none_or(|v| v != OFFSET_STREAM) {
+        return Err(AppError::UnsupportedMediaType(format!("Content-Type must be {OFFSET_STREAM}")));
+    }
+    let offset = number(&headers, &UPLOAD_OFFSET)
+        .and_then(|n| n.ok_or_else(|| AppError::BadRequest("Upload-Offset: required".into())))?;
+    let upload = find(&state, &id).await?;
+    write(&state, &upload, offset, &headers, body).await
+}
+
+/// Appends a body and, once the last byte is in, turns the upload into a library video.
+async fn write(
+    state: &AppState,
+    upload: &TusUpload,
+    offset: u64,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let checksum = headers
+        .get(&UPLOAD_CHECKSUM)
+        .map(|v| Checksum::parse(v.to_str().unwrap_or("")))
+        .transpose()
+        .map_err(tus_error)?;
+    let db = state.library.db();
+    let received =
+        state.tus.append(db, upload, offset, checksum, body.into_data_stream()).await.map_err(tus_error)?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(UPLOAD_OFFSET, HeaderValue::from(received));
+    if received < u64::try_from(upload.length).unwrap_or(0) {
+        response.headers_mut().insert(UPLOAD_EXPIRES, expires(state.tus.expiry_from_now()));
+        return Ok(response);
+    }
+    // Complete: the row goes, the file becomes a staged upload (deleted if it is refused).
+    TusUpload::delete(db.pool(), &upload.id).await.map_err(|e| AppError::Internal(e.into()))?;
+    let title = parse_metadata(&upload.metadata)
+        .ok()
+        .and_then(|pairs| {
+            let value = |key: &str| {
+                pairs.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            };
+            value("title").or_else(|| {
+                value("filename")
+                    .map(|name| name.rsplit_once('.').map_or(name.clone(), |(stem, _)| stem.to_owned()))
+            })
+        })
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.chars().take(300).collect::<String>());
+    let staged = Staged::from_file(state.tus.path(&upload.id)).await.map_err(ingest_error)?;
+    let video = match upload::commit(&state.library, staged, title.as_deref()).await.map_err(ingest_error)? {
+        Committed::Created(video) | Committed::Existing(video) => video,
+    };
+    let location = HeaderValue::try_from(format!("/api/videos/{}", video.file.id)).expect("ids are URL-safe");
+    response.headers_mut().insert("video-location", location);
+    Ok(response)
+}
+
+/// termination.
+async fn terminate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    check_version(&headers)?;
+    find(&state, &id).await?;
+    state.tus.remove(state.library.db(), &id).await.map_err(AppError::Internal)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn expires(ms: i64) -> HeaderValue {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    HeaderValue::try_from(httpdate::fmt_http_date(at)).expect("an HTTP date is a valid header")
+}
+
+fn tus_error(error: TusError) -> AppError {
+    match error {
+        TusError::OffsetMismatch { .. } | TusError::Busy => AppError::Conflict(error.to_string()),
+        TusError::PastLength(_) => AppError::PayloadTooLarge(error.to_string()),
+        TusError::ChecksumMismatch(_) => AppError::ChecksumMismatch(error.to_string()),
+        TusError::BadHeader(message) => AppError::BadRequest(message),
+        TusError::Interrupted(_) => AppError::BadRequest(error.to_string()),
+        TusError::Internal(cause) => AppError::Internal(cause),
+    }
+}
