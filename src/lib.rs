@@ -57,6 +57,15 @@ pub mod internals {
 
     pub use crate::range::body::{CHUNK, Delivery, FileBody, Segment};
 
+    /// Decodes `bytes` (limits on), resizes to `width` wide and encodes lossy WebP at quality
+    /// 80: the thumbnail path of `GET /images/{id}?w=…&fmt=webp`.
+    pub fn thumbnail_webp(bytes: &[u8], width: u32) -> Vec<u8> {
+        use crate::images::{Fit, Limits, OutputFormat, decode, encode, resize};
+        let image = decode(bytes, &Limits::default()).expect("decodes");
+        let small = resize(&image, Some(width), None, Fit::Contain).expect("resizes");
+        encode(&small, OutputFormat::WebP, 80).expect("encodes").to_vec()
+    }
+
     /// A view tracker over one synthetic video, for measuring observations per second.
     pub struct TrackerBench {
         tracker: Arc<crate::views::tracker::Tracker>,

@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod common;
 mod errors;
+#[path = "../../benches/support/h3_client.rs"]
 mod h3_client;
 mod images;
 mod licences;
