@@ -204,36 +204,31 @@ fn assert_played(report: &Value) {
     assert!(report["error"].is_null(), "{report}");
 }
 
-#[tokio::test]
-async fn chromium_plays_and_seeks_over_http2() {
+/// Plays the H.264 sample from the library over HTTP/2 or (forced QUIC) HTTP/3 and checks the
+/// protocol on both ends: the page's `nextHopProtocol` and the server's per-protocol metrics.
+async fn plays_and_seeks_over(quic: bool, protocol: &str) {
     let Some(binary) = chromium() else { return };
     let app = spawn_app().await;
-    let mut browser = Browser::launch(binary, &app, false).await;
+    let mut browser = Browser::launch(binary, &app, quic).await;
     let origin = format!("https://127.0.0.1:{}", app.https.port());
     let started = Instant::now();
     let report = play_from_library(&mut browser, &origin, "sample h264").await;
     assert_played(&report);
-    let protocol = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
-    assert_eq!(protocol, "h2");
-    let ranges = metric(&app, "kino_partial_responses_total{protocol=\"h2\"}").await;
-    assert!(ranges >= 1, "the server saw the player's range requests over HTTP/2");
-    eprintln!("HTTP/2 browser run: {:?}, {ranges} range responses, report {report}", started.elapsed());
+    let negotiated = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
+    assert_eq!(negotiated, protocol);
+    let ranges = metric(&app, &format!("kino_partial_responses_total{{protocol=\"{protocol}\"}}")).await;
+    assert!(ranges >= 1, "the server saw the player's range requests over {protocol}");
+    eprintln!("{protocol} browser run: {:?}, {ranges} range responses, report {report}", started.elapsed());
+}
+
+#[tokio::test]
+async fn chromium_plays_and_seeks_over_http2() {
+    plays_and_seeks_over(false, "h2").await;
 }
 
 #[tokio::test]
 async fn chromium_plays_and_seeks_over_http3() {
-    let Some(binary) = chromium() else { return };
-    let app = spawn_app().await;
-    let mut browser = Browser::launch(binary, &app, true).await;
-    let origin = format!("https://127.0.0.1:{}", app.https.port());
-    let started = Instant::now();
-    let report = play_from_library(&mut browser, &origin, "sample h264").await;
-    assert_played(&report);
-    let protocol = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
-    assert_eq!(protocol, "h3");
-    let ranges = metric(&app, "kino_partial_responses_total{protocol=\"h3\"}").await;
-    assert!(ranges >= 1, "the server saw the player's range requests over HTTP/3");
-    eprintln!("HTTP/3 browser run: {:?}, {ranges} range responses, report {report}", started.elapsed());
+    plays_and_seeks_over(true, "h3").await;
 }
 
 #[tokio::test]

@@ -203,3 +203,10 @@ impl TestApp {
         }
     }
 }
+
+/// Resident memory of this process, where the server under test runs.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS line");
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number") * 1024
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::common::{TestApp, spawn_app};
+use crate::common::{TestApp, rss_bytes, spawn_app};
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/media/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -96,21 +96,6 @@ async fn bad_queries_and_unknown_ids_are_refused() {
         assert_eq!(response.status(), 400, "{query}");
     }
     assert_eq!(fetch(&app, "/images/nope", "*/*").await.status(), 404);
-}
-
-/// Resident memory of this process, where the server runs.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .trim()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{ALL_PROTOCOLS, Protocol, TestApp, spawn_app, spawn_app_with};
+use crate::common::{ALL_PROTOCOLS, Protocol, TestApp, rss_bytes, spawn_app, spawn_app_with};
 
 const BOUNDARY: &str = "kino-test-boundary-7d1f";
 const CHUNK: usize = 256 * 1024;
@@ -85,21 +85,6 @@ async fn upload(
             (status, response.json().await.unwrap_or(Value::Null))
         }
     }
-}
-
-/// This process's resident memory (the server runs in it).
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb * 1024
 }
 
 /// BLAKE3 of a stream, so 50 MB are compared without holding them.
