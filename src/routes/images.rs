@@ -2,7 +2,8 @@
 //! (resized on demand, format negotiated from `Accept`, cached by bytes).
 //!
 //! On disk, `<data_dir>/images/<id>/` holds `master.{jpg,png}` (orientation applied, metadata
-//! stripped) and the variants made at upload, `w{320,640,1280}.{webp,jpg}`. The directory is
+//! stripped), the variants made at upload, `w{320,640,1280}.{webp,jpg}`, and `cache/` with
+//! results made on demand. The directory is
 //! built under a temporary name and renamed into place, so an image is there whole or not at all.
 
 use std::path::PathBuf;
@@ -256,14 +257,20 @@ async fn show(
     let bytes = if let Some((bytes, _)) = state.images.cache.get(&key) {
         bytes
     } else {
-        // A variant made at upload answers without decoding anything.
+        // A variant made at upload, or one made on demand before (the disk cache: it outlives
+        // the memory cache and restarts), answers without decoding anything.
+        let cached = dir.join("cache").join(format!(
+            "{}.{}",
+            &blake3::hash(key.as_bytes()).to_hex()[..24],
+            format.extension()
+        ));
         let stored = match (query.w, query.h, quality, format) {
             (Some(w), None, DEFAULT_QUALITY, OutputFormat::WebP | OutputFormat::Jpeg)
                 if VARIANT_WIDTHS.contains(&w) && i64::from(w) < row.width =>
             {
                 tokio::fs::read(dir.join(format!("w{w}.{}", format.extension()))).await.ok().map(Bytes::from)
             }
-            _ => None,
+            _ => tokio::fs::read(&cached).await.ok().map(Bytes::from),
         };
         let bytes = match stored {
             Some(bytes) => bytes,
@@ -272,7 +279,7 @@ async fn show(
                     .await
                     .map_err(anyhow::Error::from)?;
                 let (w, h) = (query.w, query.h);
-                state
+                let made = state
                     .images
                     .pool
                     .run(move || -> Result<Bytes, ImageError> {
@@ -282,7 +289,15 @@ async fn show(
                     })
                     .await
                     .map_err(image_error)?
-                    .map_err(image_error)?
+                    .map_err(image_error)?;
+                // Best effort: a failed cache write costs a recomputation later, nothing else.
+                let (path, bytes) = (cached, made.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = crate::fs::write_atomic(&path, &bytes, 0o644) {
+                        tracing::warn!(%error, path = %path.display(), "image disk cache write failed");
+                    }
+                });
+                made
             }
         };
         state.images.cache.insert(key, (bytes.clone(), format.mime()));

@@ -48,7 +48,18 @@ async fn a_photo_gets_stored_variants_and_resizes_on_demand() {
     assert_eq!(dimensions(&webp.bytes().await.unwrap()), (320, 180, image::ImageFormat::WebP));
 
     let cover = fetch(&app, &format!("/images/{id}?w=200&h=200&fit=cover&fmt=png"), "*/*").await;
-    assert_eq!(dimensions(&cover.bytes().await.unwrap()), (200, 200, image::ImageFormat::Png));
+    let cover = cover.bytes().await.unwrap();
+    assert_eq!(dimensions(&cover), (200, 200, image::ImageFormat::Png));
+    // Made on demand once, kept on disk as well as in memory.
+    let cache = app.data_dir().join("images").join(id).join("cache");
+    for _ in 0..50 {
+        if std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let on_disk = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read(on_disk).unwrap(), cover);
 
     let again = app
         .h2()
