@@ -25,6 +25,11 @@ fn main() {
     if std::env::var_os("KINO_LOAD_SERVER").is_some() {
         return serve();
     }
+    // `benches/peers.sh` uses this binary as the HTTP/3 load generator against any server.
+    if let Ok(target) = std::env::var("KINO_LOAD_H3_TARGET") {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return runtime.block_on(h3_against(&target));
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it with no args: do nothing.
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -225,6 +230,48 @@ async fn run_cell(server: &Server, protocol: &str, whole: bool, connections: usi
     }
     cell.elapsed = started.elapsed();
     cell
+}
+
+/// `KINO_LOAD_H3_TARGET=addr,path,ca.pem,seconds,connections`: random 64 KiB ranges over
+/// HTTP/3 against another server; prints `req/s MB/s`.
+async fn h3_against(target: &str) {
+    kino::tls::install_crypto_provider();
+    let parts: Vec<&str> = target.split(',').collect();
+    let [addr, path, ca, seconds, connections] = parts[..] else {
+        panic!("addr,path,ca,seconds,connections")
+    };
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let ca = std::fs::read(ca).unwrap();
+    let (seconds, connections): (u64, usize) = (seconds.parse().unwrap(), connections.parse().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let (stop, ca, url) = (stop.clone(), ca.clone(), format!("https://localhost:{}{path}", addr.port()));
+        workers.push(tokio::spawn(async move {
+            let mut client = h3_client::H3Client::connect(addr, &ca).await.unwrap();
+            let (mut requests, mut bytes, mut n) = (0u64, 0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let range = range_for(worker, n);
+                let response = client.get(&url, &[("range", range.as_str())]).await.unwrap();
+                assert_eq!(response.status(), 206);
+                bytes += response.body().len() as u64;
+                requests += 1;
+                n += 1;
+            }
+            (requests, bytes)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut requests, mut bytes) = (0, 0);
+    for worker in workers {
+        let (r, b) = worker.await.unwrap();
+        requests += r;
+        bytes += b;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("{:.0} {:.1}", requests as f64 / elapsed, bytes as f64 / 1e6 / elapsed);
 }
 
 async fn drive() {
