@@ -38,7 +38,7 @@ head -c 10485760 /dev/urandom > "$WORK/media/ten.bin"
 CERT="$WORK/certs/cert.pem"; KEY="$WORK/certs/key.pem"; CA="$WORK/certs/ca.pem"
 
 # --- servers (CPU 0), one port pair each -------------------------------------------------
-on_server() { taskset -c 0 "$@"; }
+on_server() { exec taskset -c 0 "$@"; }  # exec: the background pid is the server itself
 on_client() { taskset -c 1 "$@"; }
 
 KINO_LOG_FILTER=warn TOKIO_WORKER_THREADS=1 KINO_DATA_DIR="$WORK/data" KINO_SECRET=benchmark-secret-benchmark-secret-0 \
@@ -169,7 +169,7 @@ cat "$table"
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), servers on CPU 0,"
   echo "load generators on CPU 1 (wrk, h2load, kino's HTTP/3 client), medians of $ROUNDS interleaved rounds of ${SECS} s;"
-  echo "nginx $(nginx -v 2>&1 | cut -d/ -f2), Caddy $(caddy version | cut -d' ' -f1), static-web-server $(static-web-server --version | cut -d' ' -f2)."
+  echo "nginx $(nginx -v 2>&1 | cut -d/ -f2), Caddy $(caddy version | cut -d' ' -f1), static-web-server $(static-web-server --version | head -1 | awk "{print \$NF}")."
   echo
   cat "$table"
   echo

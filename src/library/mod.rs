@@ -34,9 +34,18 @@ pub(crate) struct Library {
     roots: Vec<Root>,
     /// Where uploads wait until they are complete (same file system as the uploads root).
     tmp: PathBuf,
+    /// Recently opened files by (root label, requested relative path).
+    open_files: moka::sync::Cache<(String, String), OpenFile>,
 }
 
+/// How long an opened file is reused before its path is resolved and stat'ed again. Resolving,
+/// opening and looking up the catalog cost two blocking-pool trips and a query per request; a
+/// media file changes rarely, and a replaced one is picked up within this time (a handle open
+/// on the old inode keeps serving the old bytes consistently meanwhile).
+const OPEN_FILE_TTL: Duration = Duration::from_secs(2);
+
 /// An open, catalogued file, ready for the range engine.
+#[derive(Clone)]
 pub(crate) struct OpenFile {
     /// The open handle.
     pub(crate) file: Arc<File>,
@@ -63,7 +72,8 @@ impl Library {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         roots.push(Root { label: UPLOADS.to_owned(), path: uploads.canonicalize()? });
-        Ok(Self { db, roots, tmp })
+        let open_files = moka::sync::Cache::builder().time_to_live(OPEN_FILE_TTL).max_capacity(4096).build();
+        Ok(Self { db, roots, tmp, open_files })
     }
 
     /// The folder for uploads in progress.
@@ -128,6 +138,10 @@ impl Library {
 
     /// Opens `relative` inside `root`, re-cataloguing it when it changed since the last scan.
     async fn open_in(&self, root: &Root, relative: &str) -> anyhow::Result<Option<OpenFile>> {
+        let key = (root.label.clone(), relative.to_owned());
+        if let Some(open) = self.open_files.get(&key) {
+            return Ok(Some(open));
+        }
         let (root_path, candidate) = (root.path.clone(), root.path.join(relative));
         let opened = tokio::task::spawn_blocking(move || open_inside(&root_path, &candidate)).await??;
         let Some(Opened { file, relative, size, mtime_ns }) = opened else { return Ok(None) };
@@ -136,7 +150,9 @@ impl Library {
             // New since the scan, or changed: hash it now so the ETag is the content's.
             _ => scan::catalog_file(&self.db, root, &relative).await?.0,
         };
-        Ok(Some(OpenFile { file: Arc::new(file), row }))
+        let open = OpenFile { file: Arc::new(file), row };
+        self.open_files.insert(key, open.clone());
+        Ok(Some(open))
     }
 }
 
