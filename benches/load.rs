@@ -8,6 +8,8 @@
 #[path = "support/h3_client.rs"]
 #[allow(dead_code)]
 mod h3_client;
+#[path = "support/noise.rs"]
+mod noise;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -45,15 +47,7 @@ fn serve() {
     let media = dir.path().join("media");
     std::fs::create_dir_all(&media).unwrap();
     let mut file = std::fs::File::create(media.join("big.bin")).unwrap();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let block: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let block = noise::Noise::new(1).bytes(1 << 20);
     for _ in 0..FILE_LEN >> 20 {
         file.write_all(&block).unwrap();
     }

@@ -12,6 +12,8 @@ mod images;
 mod licences;
 mod lifecycle;
 mod limits;
+#[path = "../../benches/support/noise.rs"]
+mod noise;
 mod pages;
 mod protocols;
 mod ranges;

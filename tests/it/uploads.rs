@@ -26,20 +26,9 @@ fn big_mp4(total: usize, seed: u64) -> impl Stream<Item = Bytes> + Unpin + Send 
     let padding = total - head.len();
     let mut free_header = (padding as u32).to_be_bytes().to_vec();
     free_header.extend_from_slice(b"free");
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let filler = (0..(padding - 8).div_ceil(CHUNK)).map(move |i| {
-        let n = CHUNK.min(padding - 8 - i * CHUNK);
-        let bytes: Vec<u8> = (0..n)
-            .map(|_| {
-                // xorshift64: fast, deterministic, incompressible enough.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        Bytes::from(bytes)
-    });
+    let mut noise = crate::noise::Noise::new(seed);
+    let filler = (0..(padding - 8).div_ceil(CHUNK))
+        .map(move |i| Bytes::from(noise.bytes(CHUNK.min(padding - 8 - i * CHUNK))));
     Box::pin(stream::iter([Bytes::from(head), Bytes::from(free_header)].into_iter().chain(filler)))
 }
 
