@@ -22,6 +22,8 @@ use futures_util::StreamExt;
 const FILE_LEN: u64 = 100 * 1024 * 1024;
 const RANGE_LEN: u64 = 64 * 1024;
 const CELL: Duration = Duration::from_secs(3);
+/// Keep-alive connections held open at once for the idle-memory measurement.
+const IDLE_CONNECTIONS: usize = 10_000;
 
 fn main() {
     if std::env::var_os("KINO_LOAD_SERVER").is_some() {
@@ -295,4 +297,43 @@ async fn drive() {
         println!("{row}");
     }
     println!("\nserver RSS after the run: {:.0} MB", server.rss_mb());
+    let before = server.rss_mb();
+    let held = idle_connections(&server, IDLE_CONNECTIONS).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let with_idle = server.rss_mb();
+    println!(
+        "server RSS with {} idle HTTP/1.1 keep-alive connections open: {with_idle:.0} MB \
+         ({:+.0} MB, {:.1} KB per connection)",
+        held.len(),
+        with_idle - before,
+        (with_idle - before) * 1024.0 / held.len() as f64,
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!("server RSS once they closed: {:.0} MB", server.rss_mb());
+}
+
+/// Opens `count` plain HTTP/1.1 connections, makes one request on each (so each is a served
+/// keep-alive connection, not a half-open one), and returns them still open.
+async fn idle_connections(server: &Server, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.http;
+    // 256 at a time: more would overflow the listen backlog and time out in SYN retries.
+    futures_util::stream::iter(0..count)
+        .map(|_| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(b"HEAD /media/big.bin HTTP/1.1\r\nhost: localhost\r\n\r\n").await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the server closed a keep-alive connection");
+                head.extend_from_slice(&buf[..n]);
+            }
+            assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+            stream
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await
 }

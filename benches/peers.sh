@@ -44,7 +44,7 @@ on_client() { taskset -c 1 "$@"; }
 KINO_LOG_FILTER=warn TOKIO_WORKER_THREADS=1 KINO_DATA_DIR="$WORK/data" KINO_SECRET=benchmark-secret-benchmark-secret-0 \
   on_server "$KINO" serve --http-addr 127.0.0.1:18080 --https-addr 127.0.0.1:18443 \
   --media-dir "$WORK/media" --cert-dir "$WORK/certs" >"$WORK/kino.log" 2>&1 &
-pids+=($!)
+pids+=($!); declare -A PID_HTTP=([kino]=$!) PID_HTTPS=([kino]=$!)
 
 cat >"$WORK/nginx.conf" <<EOF
 user root;
@@ -68,7 +68,7 @@ http {
 EOF
 mkdir -p "$WORK/nginx-tmp"
 on_server nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+pids+=($!); PID_HTTP[nginx]=$!; PID_HTTPS[nginx]=$!
 
 cat >"$WORK/Caddyfile" <<EOF
 {
@@ -94,15 +94,15 @@ https://localhost:38443 {
 EOF
 GOMAXPROCS=1 XDG_DATA_HOME="$WORK/caddy" XDG_CONFIG_HOME="$WORK/caddy" \
   on_server caddy run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
-pids+=($!)
+pids+=($!); PID_HTTP[caddy]=$!; PID_HTTPS[caddy]=$!
 
 mkdir -p "$WORK/sws/media" && ln "$WORK/media/big.bin" "$WORK/sws/media/big.bin" && ln "$WORK/media/ten.bin" "$WORK/sws/media/ten.bin"
 SERVER_THREADS_MULTIPLIER=1 on_server static-web-server --host 127.0.0.1 --port 48080 --root "$WORK/sws" \
   --log-level error >"$WORK/sws.log" 2>&1 &
-pids+=($!)
+pids+=($!); PID_HTTP[sws]=$!
 SERVER_THREADS_MULTIPLIER=1 on_server static-web-server --host 127.0.0.1 --port 48443 --root "$WORK/sws" \
   --http2 true --http2-tls-cert "$CERT" --http2-tls-key "$KEY" --log-level error >"$WORK/sws-tls.log" 2>&1 &
-pids+=($!)
+pids+=($!); PID_HTTPS[sws]=$!
 sleep 3
 for url in http://127.0.0.1:18080 http://127.0.0.1:28080 http://127.0.0.1:38080 http://127.0.0.1:48080; do
   curl -sf -o /dev/null -r 0-1 "$url/media/big.bin" || { echo "a server at $url is not serving; logs in $WORK" >&2; tail -n 5 "$WORK"/*.log >&2; exit 1; }
@@ -123,7 +123,21 @@ WORKLOADS=("HTTP/1.1 random 64 KiB ranges, c16 (req/s)" "HTTP/1.1 TLS random 64 
   "HTTP/2 64 KiB range, c16 m10 (req/s)" "HTTP/2 whole 10 MB, c1 (MB/s)" "HTTP/3 random 64 KiB ranges, c16 (req/s)")
 export SSL_CERT_FILE="$CA"  # wrk and h2load do not verify, but keep the CA handy for clients that do
 
-declare -A RESULTS
+# CPU time a server has used so far, in clock ticks: the process (all its threads) and its
+# children (nginx's worker). Fields 14 and 15 of /proc/PID/stat are utime and stime.
+cpu_ticks() {
+  local total=0 p f
+  for p in "$1" $(pgrep -P "$1" || true); do
+    read -r -a f <"/proc/$p/stat" && total=$((total + f[13] + f[14]))
+  done
+  echo "$total"
+}
+HZ="$(getconf CLK_TCK)"
+
+# RESULTS holds the raw figures of every run, PER_CORE the same figure divided by the share of
+# its core the server used: when the load generator is the limit, a server that idles half the
+# time would do twice as much on a core of its own, which is what the targets compare.
+declare -A RESULTS PER_CORE SHARE
 run() { # workload index, server
   case "$1" in
     0) h1_ranges "${HTTP[$2]}" ;;
@@ -136,29 +150,47 @@ run() { # workload index, server
 for round in $(seq 1 "$ROUNDS"); do
   for w in "${!WORKLOADS[@]}"; do
     for s in "${SERVERS[@]}"; do   # interleaved: every server once per workload per round
+      pid="${PID_HTTPS[$s]}"; [ "$w" = 0 ] && pid="${PID_HTTP[$s]}"
+      ticks0="$(cpu_ticks "$pid")"; t0="$(date +%s%N)"
       value="$(run "$w" "$s" || true)"
-      RESULTS["$w,$s"]="${RESULTS["$w,$s"]:-} $value"
-      echo "round $round: ${WORKLOADS[$w]} · $s: ${value:-n/a}" >&2
+      ticks1="$(cpu_ticks "$pid")"; t1="$(date +%s%N)"
+      share="$(awk "BEGIN {s = ($ticks1 - $ticks0) / $HZ / (($t1 - $t0) / 1e9); printf \"%.2f\", (s > 1 ? 1 : s)}")"
+      if [ -n "$value" ]; then
+        RESULTS["$w,$s"]="${RESULTS["$w,$s"]:-} $value"
+        SHARE["$w,$s"]="${SHARE["$w,$s"]:-} $share"
+        PER_CORE["$w,$s"]="${PER_CORE["$w,$s"]:-} $(awk "BEGIN {print ($share > 0.05 ? $value / $share : 0)}")"
+      fi
+      echo "round $round: ${WORKLOADS[$w]} · $s: ${value:-n/a} (server CPU ${share})" >&2
     done
   done
 done
 
 median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print ""}'; }
+fmt() { awk "BEGIN {printf \"%d\", $1}" | sed -E ':a;s/([0-9])([0-9]{3})($|,)/\1,\2\3/;ta'; }
 table="$(mktemp)"
 {
-  echo "| workload | kino | nginx | Caddy | static-web-server | kino / best peer |"
-  echo "|---|---|---|---|---|---|"
+  echo "| workload | kino | nginx | Caddy | static-web-server | kino / best peer | per server core |"
+  echo "|---|---|---|---|---|---|---|"
   for w in "${!WORKLOADS[@]}"; do
-    row="| ${WORKLOADS[$w]} |"; best=0; kino=0
+    row="| ${WORKLOADS[$w]} |"; best=0; kino=0; best_core=0; kino_core=0
     for s in "${SERVERS[@]}"; do
       m="$(echo "${RESULTS["$w,$s"]:-}" | median)"
-      row="$row ${m:-—} |"
+      c="$(echo "${PER_CORE["$w,$s"]:-}" | median)"
+      cpu="$(echo "${SHARE["$w,$s"]:-}" | median)"
       if [ -n "$m" ]; then
-        if [ "$s" = kino ]; then kino="$m"; elif awk "BEGIN {exit !($m > $best)}"; then best="$m"; fi
+        row="$row $(fmt "$m") ($(awk "BEGIN {printf \"%d\", $cpu * 100}")% CPU) |"
+        if [ "$s" = kino ]; then kino="$m"; kino_core="$c"
+        else
+          awk "BEGIN {exit !($m > $best)}" && best="$m"
+          awk "BEGIN {exit !($c > $best_core)}" && best_core="$c"
+        fi
+      else
+        row="$row — |"
       fi
     done
     ratio="$(awk "BEGIN {if ($best > 0 && $kino > 0) printf \"%.2f\", $kino / $best; else print \"—\"}")"
-    echo "$row $ratio |"
+    ratio_core="$(awk "BEGIN {if ($best_core > 0 && $kino_core > 0) printf \"%.2f\", $kino_core / $best_core; else print \"—\"}")"
+    echo "$row $ratio | $ratio_core |"
   done
 } >"$table"
 cat "$table"

@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use axum::middleware::{from_fn, from_fn_with_state};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
 
 use crate::config::Config;
@@ -20,9 +20,13 @@ use crate::routes::images::ImageStore;
 use crate::views::tracker::Tracker;
 use crate::{error, middleware, routes};
 
-/// State every handler and middleware can reach; cheap to clone.
+/// State every handler and middleware can reach: one reference count to clone, because every
+/// request clones it several times (each stateful middleware and extractor takes its own).
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Services>);
+
+/// What [`AppState`] shares.
+pub(crate) struct Services {
     /// The validated configuration.
     pub(crate) config: Arc<Config>,
     /// The `Alt-Svc` value naming the real QUIC port.
@@ -55,7 +59,16 @@ impl AppState {
         let tus = Arc::new(
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );
-        Self { config, alt_svc, shutdown, stats: Arc::default(), library, views, images, tus }
+        let stats = Arc::default();
+        Self(Arc::new(Services { config, alt_svc, shutdown, stats, library, views, images, tus }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
     }
 }
 
@@ -78,7 +91,7 @@ pub(crate) fn router(state: AppState) -> Router {
     // final response (rendered errors, caught panics) and counts the bytes that go out after
     // compression, and the body timeout wraps the handlers.
     let stack = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(middleware::request_id::ProcessCounter))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn_with_state(state.clone(), middleware::access_log::log))
         .layer(middleware::compression::layer())

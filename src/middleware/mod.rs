@@ -4,3 +4,4 @@ pub(crate) mod access_log;
 pub(crate) mod alt_svc;
 pub(crate) mod compression;
 pub(crate) mod panic;
+pub(crate) mod request_id;

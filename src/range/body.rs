@@ -1,26 +1,34 @@
 //! The streaming body of a file response: static framing bytes and file ranges, read in chunks.
 //!
-//! File bytes are read with positioned reads (`pread`) on tokio's blocking pool, one chunk ahead
-//! of the connection, so a slow disk never stalls an async worker and memory per response stays
-//! at two chunks. `benches/reads.rs` compares this with memory-mapped slices; see the numbers in
-//! `benches/README.md` and the note on `CHUNK`.
+//! File bytes that are in the page cache — nearly every request of a busy server — are read
+//! right where the connection asks for them, with `preadv2(RWF_NOWAIT)`: the kernel copies what
+//! it has and refuses instead of waiting for a disk. Only then does the body move to positioned
+//! reads on tokio's blocking pool, one chunk ahead of the connection, so a slow disk never stalls
+//! an async worker. The profile behind this: with every chunk on the blocking pool, a 64 KiB
+//! range spent more time in thread wake-ups and the pool's lock than in copying bytes
+//! (`benches/README.md`, "one 64 KiB range").
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future as _;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use rustix::io::{Errno, ReadWriteFlags};
 use tokio::task::JoinHandle;
 
 /// Bytes per read. 256 KiB keeps the per-response buffer small while making each blocking-pool
 /// round trip carry enough data that its overhead (~10 µs) is under 1% at disk-cache speeds.
 pub const CHUNK: u64 = 256 * 1024;
+
+/// Set once the kernel or filesystem turns `RWF_NOWAIT` down, so no later response asks again.
+static NOWAIT_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 /// A piece of a response body.
 #[derive(Debug, Clone)]
@@ -40,6 +48,9 @@ pub enum Segment {
 pub struct FileBody {
     file: Arc<File>,
     segments: VecDeque<Segment>,
+    /// Whether file bytes come from the page cache on the connection's task (until a read
+    /// would wait for the disk) or from the blocking pool.
+    inline: bool,
     /// A read in flight on the blocking pool, started before it is needed, and where it reads.
     pending: Option<(JoinHandle<io::Result<Bytes>>, u64)>,
     remaining: u64,
@@ -65,9 +76,16 @@ impl FileBody {
                 Segment::File { len, .. } => *len,
             })
             .sum();
-        let mut body = Self { file, segments: segments.into(), pending: None, remaining, delivery: None };
-        body.prefetch();
-        body
+        let inline = !NOWAIT_UNSUPPORTED.load(Ordering::Relaxed);
+        Self { file, segments: segments.into(), inline, pending: None, remaining, delivery: None }
+    }
+
+    /// The same body reading every chunk on the blocking pool, as it does for a cold file; for
+    /// tests and `benches/reads.rs`, which compare the two paths.
+    #[doc(hidden)]
+    pub fn on_blocking_pool(mut self) -> Self {
+        self.inline = false;
+        self
     }
 
     /// Reports every file chunk to `delivery` as it is handed to the connection; chunks read
@@ -77,21 +95,81 @@ impl FileBody {
         self
     }
 
-    /// Starts reading the next file chunk if the next segment is file bytes and none is in flight.
-    fn prefetch(&mut self) {
-        if self.pending.is_some() {
-            return;
-        }
-        let Some(Segment::File { offset, len }) = self.segments.front_mut() else { return };
-        let n = (*len).min(CHUNK);
+    /// Takes up to `max` bytes off the front file segment; returns where they start and how
+    /// many there are.
+    fn take_file_bytes(&mut self, max: u64) -> Option<(u64, u64)> {
+        let Some(Segment::File { offset, len }) = self.segments.front_mut() else { return None };
+        let n = (*len).min(max);
         let at = *offset;
         *offset += n;
         *len -= n;
         if *len == 0 {
             self.segments.pop_front();
         }
+        Some((at, n))
+    }
+
+    /// Gives back the unread tail of bytes taken with [`Self::take_file_bytes`].
+    fn untake_file_bytes(&mut self, offset: u64, len: u64) {
+        match self.segments.front_mut() {
+            Some(Segment::File { offset: next, len: next_len }) if offset + len == *next => {
+                *next = offset;
+                *next_len += len;
+            }
+            _ => self.segments.push_front(Segment::File { offset, len }),
+        }
+    }
+
+    /// Starts reading the next file chunk on the blocking pool if the next segment is file
+    /// bytes and none is in flight.
+    fn prefetch(&mut self) {
+        if self.pending.is_some() {
+            return;
+        }
+        let Some((at, n)) = self.take_file_bytes(CHUNK) else { return };
         let file = self.file.clone();
         self.pending = Some((tokio::task::spawn_blocking(move || read_chunk(&file, at, n as usize)), at));
+    }
+
+    /// Reads the next chunk from the page cache without waiting for the disk: `None` when the
+    /// bytes are not cached (the body then moves to the blocking pool for good).
+    fn read_cached(&mut self) -> Option<io::Result<(u64, Bytes)>> {
+        let (at, n) = self.take_file_bytes(CHUNK)?;
+        match read_chunk_nowait(&self.file, at, n as usize) {
+            Ok(chunk) => {
+                let got = chunk.len() as u64;
+                if got == 0 {
+                    return Some(Err(io::ErrorKind::UnexpectedEof.into()));
+                }
+                // Part of the chunk was cached: send that, the rest comes next time.
+                if got < n {
+                    self.untake_file_bytes(at + got, n - got);
+                }
+                Some(Ok((at, chunk)))
+            }
+            Err(error) => {
+                self.untake_file_bytes(at, n);
+                match error {
+                    Errno::AGAIN => {}
+                    // Kernels before 4.14 and some filesystems do not know the flag.
+                    Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS => {
+                        NOWAIT_UNSUPPORTED.store(true, Ordering::Relaxed);
+                    }
+                    other => return Some(Err(other.into())),
+                }
+                self.inline = false;
+                None
+            }
+        }
+    }
+
+    /// Hands a chunk of file bytes read at `at` to the connection.
+    fn deliver(&mut self, at: u64, chunk: Bytes) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.remaining -= chunk.len() as u64;
+        if let Some(delivery) = &self.delivery {
+            delivery.delivered(at, chunk.len() as u64);
+        }
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 }
 
@@ -99,6 +177,14 @@ impl FileBody {
 fn read_chunk(file: &File, offset: u64, n: usize) -> io::Result<Bytes> {
     let mut buf = vec![0u8; n];
     file.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
+}
+
+/// Reads up to `n` bytes at `offset` that are already in the page cache; `EAGAIN` when none are.
+fn read_chunk_nowait(file: &File, offset: u64, n: usize) -> Result<Bytes, Errno> {
+    let mut buf = vec![0u8; n];
+    let got = rustix::io::preadv2(file, &mut [IoSliceMut::new(&mut buf)], offset, ReadWriteFlags::NOWAIT)?;
+    buf.truncate(got);
     Ok(Bytes::from(buf))
 }
 
@@ -116,23 +202,28 @@ impl http_body::Body for FileBody {
             let result = ready!(Pin::new(pending).poll(cx));
             this.pending = None;
             let chunk = result.map_err(io::Error::other)??;
-            this.remaining -= chunk.len() as u64;
-            if let Some(delivery) = &this.delivery {
-                delivery.delivered(at, chunk.len() as u64);
-            }
             // Keep the next read going while this chunk is written out.
             this.prefetch();
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            return this.deliver(at, chunk);
         }
-        match this.segments.pop_front() {
+        match this.segments.front() {
             None => Poll::Ready(None),
-            Some(Segment::Bytes(bytes)) => {
+            Some(Segment::Bytes(_)) => {
+                let Some(Segment::Bytes(bytes)) = this.segments.pop_front() else { unreachable!() };
                 this.remaining -= bytes.len() as u64;
-                this.prefetch();
+                if !this.inline {
+                    this.prefetch();
+                }
                 Poll::Ready(Some(Ok(Frame::data(bytes))))
             }
-            Some(file_segment) => {
-                this.segments.push_front(file_segment);
+            Some(Segment::File { .. }) => {
+                if this.inline {
+                    match this.read_cached() {
+                        Some(Ok((at, chunk))) => return this.deliver(at, chunk),
+                        Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                        None => {}
+                    }
+                }
                 this.prefetch();
                 self.poll_frame(cx)
             }
@@ -155,34 +246,69 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn streams_segments_in_order_across_chunk_boundaries() {
-        let data: Vec<u8> = (0..(CHUNK as usize * 2 + 123)).map(|i| (i % 251) as u8).collect();
+    fn temp_file(data: &[u8]) -> (tempfile::NamedTempFile, Arc<File>) {
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut tmp, &data).unwrap();
+        std::io::Write::write_all(&mut tmp, data).unwrap();
         let file = Arc::new(tmp.reopen().unwrap());
+        (tmp, file)
+    }
+
+    #[tokio::test]
+    async fn streams_segments_in_order_across_chunk_boundaries_on_both_read_paths() {
+        let data: Vec<u8> = (0..(CHUNK as usize * 2 + 123)).map(|i| (i % 251) as u8).collect();
+        let (_tmp, file) = temp_file(&data);
         let segments = vec![
             Segment::Bytes(Bytes::from_static(b"head")),
             Segment::File { offset: 5, len: CHUNK * 2 },
             Segment::Bytes(Bytes::from_static(b"mid")),
             Segment::File { offset: 0, len: 3 },
         ];
-        let body = FileBody::new(file, segments);
-        assert_eq!(body.size_hint().exact(), Some(4 + CHUNK * 2 + 3 + 3));
-        let collected = body.collect().await.unwrap().to_bytes();
         let mut expected = b"head".to_vec();
         expected.extend_from_slice(&data[5..5 + CHUNK as usize * 2]);
         expected.extend_from_slice(b"mid");
         expected.extend_from_slice(&data[..3]);
-        assert_eq!(collected, expected);
+        for pool in [false, true] {
+            let body = FileBody::new(file.clone(), segments.clone());
+            let body = if pool { body.on_blocking_pool() } else { body };
+            assert_eq!(body.size_hint().exact(), Some(4 + CHUNK * 2 + 3 + 3));
+            let collected = body.collect().await.unwrap().to_bytes();
+            assert_eq!(collected, expected, "blocking pool: {pool}");
+        }
     }
 
     #[tokio::test]
-    async fn a_file_shorter_than_promised_is_an_error() {
-        let mut tmp = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut tmp, b"short").unwrap();
-        let file = Arc::new(tmp.reopen().unwrap());
-        let body = FileBody::new(file, vec![Segment::File { offset: 0, len: 100 }]);
+    async fn a_file_shorter_than_promised_is_an_error_on_both_read_paths() {
+        let (_tmp, file) = temp_file(b"short");
+        let body = FileBody::new(file.clone(), vec![Segment::File { offset: 0, len: 100 }]);
         assert!(body.collect().await.is_err());
+        let body = FileBody::new(file, vec![Segment::File { offset: 0, len: 100 }]).on_blocking_pool();
+        assert!(body.collect().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn cached_bytes_are_ready_at_the_first_poll_without_the_blocking_pool() {
+        let (_tmp, file) = temp_file(&[7u8; 65536]);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut body = FileBody::new(file.clone(), vec![Segment::File { offset: 0, len: 65536 }]);
+        let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) else {
+            panic!("a page-cached chunk should be read inline");
+        };
+        assert_eq!(frame.into_data().unwrap().len(), 65536);
+        assert!(body.is_end_stream());
+        // The pool path cannot answer at once: the read is handed to another thread.
+        let mut body = FileBody::new(file, vec![Segment::File { offset: 0, len: 65536 }]).on_blocking_pool();
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn unread_bytes_go_back_in_front_of_the_segment_they_came_from() {
+        let (_tmp, file) = temp_file(b"");
+        let mut body = FileBody::new(file, vec![Segment::File { offset: 10, len: 100 }]);
+        assert_eq!(body.take_file_bytes(60), Some((10, 60)));
+        body.untake_file_bytes(40, 30);
+        assert!(matches!(body.segments.front(), Some(Segment::File { offset: 40, len: 70 })));
+        assert_eq!(body.take_file_bytes(1000), Some((40, 70)));
+        body.untake_file_bytes(100, 10);
+        assert!(matches!(body.segments.front(), Some(Segment::File { offset: 100, len: 10 })));
     }
 }

@@ -84,9 +84,13 @@ async fn request_id_is_echoed_or_generated() {
     let client = app.h2();
     let echoed = client.get(app.tls_url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "abc-123");
-    let generated = client.get(app.tls_url("/healthz")).send().await.unwrap();
-    let id = generated.headers()["x-request-id"].to_str().unwrap();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let id = |response: &reqwest::Response| response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let first = id(&client.get(app.tls_url("/healthz")).send().await.unwrap());
+    let second = id(&client.get(app.tls_url("/healthz")).send().await.unwrap());
+    // `<process prefix>-<request number>`: one prefix, a new number each time.
+    let (prefix, _) = first.split_once('-').unwrap();
+    assert_eq!(prefix.len(), 16, "{first}");
+    assert!(second.starts_with(prefix) && second != first, "{first} then {second}");
 }
 
 #[tokio::test]
