@@ -18,6 +18,7 @@ pub(crate) struct Stats {
     partial: [AtomicU64; PROTOCOLS.len()],
     connections_open: AtomicI64,
     connections_total: AtomicU64,
+    connections_parked: AtomicI64,
 }
 
 /// Counts a connection as open until dropped.
@@ -26,6 +27,15 @@ pub(crate) struct OpenConnection<'a>(&'a Stats);
 impl Drop for OpenConnection<'_> {
     fn drop(&mut self) {
         self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a connection as parked until dropped.
+pub(crate) struct ParkedConnection<'a>(&'a Stats);
+
+impl Drop for ParkedConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections_parked.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -57,6 +67,12 @@ impl Stats {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
         self.connections_total.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self)
+    }
+
+    /// Counts an idle HTTP/1.1 connection as parked (holding no HTTP state) until dropped.
+    pub(crate) fn connection_parked(&self) -> ParkedConnection<'_> {
+        self.connections_parked.fetch_add(1, Ordering::Relaxed);
+        ParkedConnection(self)
     }
 
     /// The counters in the Prometheus text exposition format.
@@ -101,6 +117,11 @@ impl Stats {
         let _ = writeln!(
             out,
             "# HELP kino_connections_total Connections served.\n# TYPE kino_connections_total counter\nkino_connections_total {total}"
+        );
+        let parked = self.connections_parked.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP kino_connections_parked Idle HTTP/1.1 keep-alive connections holding no HTTP state.\n# TYPE kino_connections_parked gauge\nkino_connections_parked {parked}"
         );
         out
     }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ pub enum Transport {
 #[derive(Debug)]
 pub(crate) struct Activity {
     in_flight: AtomicUsize,
-    started_any: AtomicBool,
+    started: AtomicU64,
     last_end: std::sync::Mutex<Instant>,
 }
 
@@ -43,7 +43,7 @@ impl Activity {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             in_flight: AtomicUsize::new(0),
-            started_any: AtomicBool::new(false),
+            started: AtomicU64::new(0),
             last_end: std::sync::Mutex::new(Instant::now()),
         })
     }
@@ -51,13 +51,28 @@ impl Activity {
     /// Marks a request as started; the guard marks it ended when its response body is dropped.
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.started_any.store(true, Ordering::Release);
+        self.started.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
     }
 
     /// Whether any request has arrived on this connection.
     pub(crate) fn has_served(&self) -> bool {
-        self.started_any.load(Ordering::Acquire)
+        self.requests_started() > 0
+    }
+
+    /// How many requests have started on this connection.
+    pub(crate) fn requests_started(&self) -> u64 {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Whether a request is in flight (its response body not yet dropped).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// When the last request ended (or the connection began, before any).
+    pub(crate) fn last_end(&self) -> Instant {
+        *self.last_end.lock().expect("activity lock")
     }
 
     /// Resolves once no request has been in flight for `idle`, or when no request at all has
@@ -65,9 +80,9 @@ impl Activity {
     /// and HTTP/2 have no header timeout of their own) does not hold a slot for long.
     pub(crate) async fn idle_for(&self, first: Duration, idle: Duration) {
         loop {
-            let idle = if self.started_any.load(Ordering::Acquire) { idle } else { first.min(idle) };
-            let since = *self.last_end.lock().expect("activity lock");
-            let busy = self.in_flight.load(Ordering::Acquire) > 0;
+            let idle = if self.has_served() { idle } else { first.min(idle) };
+            let since = self.last_end();
+            let busy = self.is_busy();
             if !busy && since.elapsed() >= idle {
                 return;
             }

@@ -7,6 +7,7 @@
 //! ```
 
 mod connection;
+mod park;
 mod quic;
 mod tcp;
 

@@ -15,6 +15,7 @@ mod limits;
 #[path = "../../benches/support/noise.rs"]
 mod noise;
 mod pages;
+mod parking;
 mod protocols;
 mod ranges;
 mod snapshot;
