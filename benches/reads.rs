@@ -1,8 +1,9 @@
-//! How the range engine should read file bytes: positioned reads on the blocking pool (what
-//! `FileBody` does) against zero-copy slices of a memory-mapped file.
+//! How the range engine should read file bytes: positioned reads (`FileBody`) against zero-copy
+//! slices of a memory-mapped file, and, for one 64 KiB range, reading a cached chunk on the
+//! connection's task (`FileBody`'s `RWF_NOWAIT` path) against a trip to the blocking pool.
 //!
-//! Both produce the chunks of a 64 MiB file that is in the page cache, and both hand each chunk
-//! to a sink that copies it once, as the kernel does when the chunk is written to a socket.
+//! The bulk cases produce the chunks of a 64 MiB file that is in the page cache, and hand each
+//! chunk to a sink that copies it once, as the kernel does when the chunk is written to a socket.
 #![allow(missing_docs)]
 // Mapping a file is `unsafe` (another process may truncate it); this bench measures the approach
 // the server rejects, so the unsafety stays here.
@@ -46,7 +47,7 @@ fn reads(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(LEN));
     group.sample_size(20);
 
-    group.bench_function("pread 256 KiB on the blocking pool (FileBody)", |b| {
+    group.bench_function("pread 256 KiB (FileBody)", |b| {
         let handle = Arc::new(File::open(file.path()).unwrap());
         b.to_async(&runtime).iter(|| {
             let handle = handle.clone();
@@ -82,7 +83,7 @@ fn reads(c: &mut Criterion) {
     let mut group = c.benchmark_group("send 64 MiB over loopback TCP");
     group.throughput(Throughput::Bytes(LEN));
     group.sample_size(20);
-    group.bench_function("pread 256 KiB on the blocking pool (FileBody)", |b| {
+    group.bench_function("pread 256 KiB (FileBody)", |b| {
         let handle = Arc::new(File::open(file.path()).unwrap());
         b.to_async(&runtime).iter(|| {
             let handle = handle.clone();
@@ -117,7 +118,33 @@ fn reads(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    // One 64 KiB range, the unit of a player's requests: the whole body of one response. One
+    // async worker, as in the peers comparison, so the pool trip pays its real thread hand-off.
+    let one_worker =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mut group = c.benchmark_group("one 64 KiB range");
+    group.throughput(Throughput::Bytes(RANGE));
+    let handle = Arc::new(File::open(file.path()).unwrap());
+    for (name, pool) in
+        [("read on the connection's task (RWF_NOWAIT)", false), ("read on the blocking pool", true)]
+    {
+        group.bench_function(name, |b| {
+            let mut offset = 0;
+            b.to_async(&one_worker).iter(|| {
+                // A different range each time, as random player requests are.
+                offset = (offset + 7 * RANGE) % (LEN - RANGE);
+                let body = FileBody::new(handle.clone(), vec![Segment::File { offset, len: RANGE }]);
+                let body = if pool { body.on_blocking_pool() } else { body };
+                async move { std::hint::black_box(body.collect().await.unwrap().to_bytes()) }
+            });
+        });
+    }
+    group.finish();
 }
+
+/// The range size of the per-request case.
+const RANGE: u64 = 64 * 1024;
 
 /// A connected loopback socket and a task that drains the other end, returning the byte count.
 async fn loopback() -> (tokio::net::TcpStream, tokio::task::JoinHandle<u64>) {
