@@ -29,10 +29,10 @@ fn main() {
     if std::env::var_os("KINO_LOAD_SERVER").is_some() {
         return serve();
     }
-    // `benches/peers.sh` uses this binary as the HTTP/3 load generator against any server.
-    if let Ok(target) = std::env::var("KINO_LOAD_H3_TARGET") {
+    // `benches/peers.sh` uses this binary as a load generator against any server.
+    if let Ok(target) = std::env::var("KINO_LOAD_TARGET") {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        return runtime.block_on(h3_against(&target));
+        return runtime.block_on(against(&target));
     }
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it with no args: do nothing.
     if !std::env::args().any(|a| a == "--bench") {
@@ -228,13 +228,14 @@ async fn run_cell(server: &Server, protocol: &str, whole: bool, connections: usi
     cell
 }
 
-/// `KINO_LOAD_H3_TARGET=addr,path,ca.pem,seconds,connections`: random 64 KiB ranges over
-/// HTTP/3 against another server; prints `req/s MB/s`.
-async fn h3_against(target: &str) {
+/// `KINO_LOAD_TARGET=h3|h2,addr,path,ca.pem,seconds,connections`: random 64 KiB ranges over
+/// HTTP/3 or HTTP/2 (one connection per worker, one request at a time on each) against another
+/// server; prints `req/s MB/s`. The same work over both protocols, so their ratio is fair.
+async fn against(target: &str) {
     kino::tls::install_crypto_provider();
     let parts: Vec<&str> = target.split(',').collect();
-    let [addr, path, ca, seconds, connections] = parts[..] else {
-        panic!("addr,path,ca,seconds,connections")
+    let [protocol, addr, path, ca, seconds, connections] = parts[..] else {
+        panic!("h3|h2,addr,path,ca,seconds,connections")
     };
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     let ca = std::fs::read(ca).unwrap();
@@ -244,16 +245,32 @@ async fn h3_against(target: &str) {
     let mut workers = Vec::new();
     for worker in 0..connections {
         let (stop, ca, url) = (stop.clone(), ca.clone(), format!("https://localhost:{}{path}", addr.port()));
+        let h3 = protocol == "h3";
         workers.push(tokio::spawn(async move {
-            let mut client = h3_client::H3Client::connect(addr, &ca).await.unwrap();
-            let (mut requests, mut bytes, mut n) = (0u64, 0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) {
-                let range = range_for(worker, n);
-                let response = client.get(&url, &[("range", range.as_str())]).await.unwrap();
-                assert_eq!(response.status(), 206);
-                bytes += response.body().len() as u64;
-                requests += 1;
-                n += 1;
+            let (mut requests, mut bytes) = (0u64, 0u64);
+            if h3 {
+                let mut client = h3_client::H3Client::connect(addr, &ca).await.unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let range = range_for(worker, requests);
+                    let response = client.get(&url, &[("range", range.as_str())]).await.unwrap();
+                    assert_eq!(response.status(), 206);
+                    bytes += response.body().len() as u64;
+                    requests += 1;
+                }
+            } else {
+                let client = reqwest::Client::builder()
+                    .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+                    .resolve("localhost", addr)
+                    .http2_prior_knowledge()
+                    .build()
+                    .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let response =
+                        client.get(&url).header("range", range_for(worker, requests)).send().await.unwrap();
+                    assert_eq!(response.status(), 206);
+                    bytes += response.bytes().await.unwrap().len() as u64;
+                    requests += 1;
+                }
             }
             (requests, bytes)
         }));

@@ -113,14 +113,17 @@ done
 h1_ranges() { on_client wrk -t1 -c16 -d"${SECS}s" -s benches/range.lua "$1/media/big.bin" | awk '/Requests\/sec/ {print $2}'; }
 h2_range() { on_client h2load -c16 -m10 -D "$SECS" -H 'range: bytes=0-65535' "$1/media/big.bin" 2>/dev/null | awk '/^finished in/ {gsub(",", "", $4); print $4}'; }
 h2_whole() { on_client h2load -c1 -m1 -D "$SECS" "$1/media/ten.bin" 2>/dev/null | awk '/^finished in/ {v=$6; u=$6; sub(/[A-Za-z\/]+$/, "", v); if (u ~ /GB/) v*=1000; if (u ~ /KB/) v/=1000; print v}'; }
-h3_ranges() { KINO_LOAD_H3_TARGET="$1,/media/big.bin,$CA,$SECS,16" RUST_BACKTRACE=0 on_client "$LOAD" 2>/dev/null | awk '{print $1}'; }
+# kino's own clients (benches/load.rs): the same random ranges over HTTP/2 and HTTP/3.
+own_ranges() { KINO_LOAD_TARGET="$1,$2,/media/big.bin,$CA,$SECS,16" RUST_BACKTRACE=0 on_client "$LOAD" 2>/dev/null | awk '{print $1}'; }
 
 declare -A HTTP=([kino]=http://127.0.0.1:18080 [nginx]=http://127.0.0.1:28080 [caddy]=http://127.0.0.1:38080 [sws]=http://127.0.0.1:48080)
 declare -A HTTPS=([kino]=https://localhost:18443 [nginx]=https://localhost:28443 [caddy]=https://localhost:38443 [sws]=https://localhost:48443)
 declare -A QUIC=([kino]=127.0.0.1:18443 [caddy]=127.0.0.1:38443)
+declare -A TLS_ADDR=([kino]=127.0.0.1:18443 [nginx]=127.0.0.1:28443 [caddy]=127.0.0.1:38443 [sws]=127.0.0.1:48443)
 SERVERS=(kino nginx caddy sws)
 WORKLOADS=("HTTP/1.1 random 64 KiB ranges, c16 (req/s)" "HTTP/1.1 TLS random 64 KiB ranges, c16 (req/s)" \
-  "HTTP/2 64 KiB range, c16 m10 (req/s)" "HTTP/2 whole 10 MB, c1 (MB/s)" "HTTP/3 random 64 KiB ranges, c16 (req/s)")
+  "HTTP/2 64 KiB range, c16 m10 (req/s)" "HTTP/2 whole 10 MB, c1 (MB/s)" \
+  "HTTP/2 random 64 KiB ranges, c16, kino's client (req/s)" "HTTP/3 random 64 KiB ranges, c16 (req/s)")
 export SSL_CERT_FILE="$CA"  # wrk and h2load do not verify, but keep the CA handy for clients that do
 
 # CPU time a server has used so far, in clock ticks: the process (all its threads) and its
@@ -144,7 +147,8 @@ run() { # workload index, server
     1) h1_ranges "${HTTPS[$2]}" ;;
     2) h2_range "${HTTPS[$2]}" ;;
     3) h2_whole "${HTTPS[$2]}" ;;
-    4) [ -n "${QUIC[$2]:-}" ] && h3_ranges "${QUIC[$2]}" || echo "" ;;
+    4) own_ranges h2 "${TLS_ADDR[$2]}" ;;
+    5) [ -n "${QUIC[$2]:-}" ] && own_ranges h3 "${QUIC[$2]}" || echo "" ;;
   esac
 }
 for round in $(seq 1 "$ROUNDS"); do
@@ -200,7 +204,7 @@ cat "$table"
   awk '/<!-- peers:start -->/ {print; exit} {print}' benches/README.md
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), servers on CPU 0,"
-  echo "load generators on CPU 1 (wrk, h2load, kino's HTTP/3 client), medians of $ROUNDS interleaved rounds of ${SECS} s;"
+  echo "load generators on CPU 1 (wrk, h2load, kino's own HTTP/2 and HTTP/3 clients), medians of $ROUNDS interleaved rounds of ${SECS} s;"
   echo "nginx $(nginx -v 2>&1 | cut -d/ -f2), Caddy $(caddy version | cut -d' ' -f1), static-web-server $(static-web-server --version | head -1 | awk "{print \$NF}")."
   echo
   cat "$table"
