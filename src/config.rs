@@ -149,8 +149,8 @@ pub enum LogFormat {
 /// Limits and timeouts; defaults follow nginx and Caddy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Limits {
-    /// Time allowed to receive a request's headers, and the keep-alive idle time of HTTP/1.1
-    /// (hyper starts this timer whenever it waits for the next request head).
+    /// Time allowed to receive a request's headers, and the keep-alive idle time of HTTP/1.1,
+    /// counted from the end of the last response (parked or not).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// Longest pause allowed between two chunks of a request body.

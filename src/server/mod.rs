@@ -5,6 +5,9 @@
 //! TCP https_addr  TLS, ALPN h2 / http/1.1 ─┼─ one axum Router with one middleware stack
 //! UDP https_addr  QUIC + h3 ───────────────┘
 //! ```
+//!
+//! `tcp.rs` picks HTTP/1.1 or HTTP/2 per connection and parks idle HTTP/1.1 connections
+//! (`park.rs`); `quic.rs` bridges h3 to the router; `connection.rs` tracks what is in flight.
 
 mod connection;
 mod park;

@@ -132,15 +132,19 @@ impl<S: Socket> Parkable<S> {
     }
 
     fn record(&mut self, read: &[u8]) {
-        if read.is_empty() {
-            return;
+        if !read.is_empty() {
+            push_tail(&mut self.tail, read);
+            self.requests_at_last_read = self.activity.requests_started();
         }
-        let keep = 4usize.saturating_sub(read.len());
-        self.tail.copy_within(4 - keep.., 0);
-        let take = read.len().min(4);
-        self.tail[keep..].copy_from_slice(&read[read.len() - take..]);
-        self.requests_at_last_read = self.activity.requests_started();
     }
+}
+
+/// Shifts the bytes of `read` into `tail`, which keeps the last four bytes of the stream.
+fn push_tail(tail: &mut [u8; 4], read: &[u8]) {
+    let keep = 4usize.saturating_sub(read.len());
+    tail.copy_within(4 - keep.., 0);
+    let take = read.len().min(4);
+    tail[keep..].copy_from_slice(&read[read.len() - take..]);
 }
 
 impl<S: Socket> AsyncRead for Parkable<S> {
@@ -192,5 +196,29 @@ impl<S: Socket> AsyncWrite for Parkable<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.socket).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail_after(reads: &[&[u8]]) -> [u8; 4] {
+        let mut tail = [0u8; 4];
+        for read in reads {
+            push_tail(&mut tail, read);
+        }
+        tail
+    }
+
+    #[test]
+    fn the_tail_is_the_last_four_bytes_whatever_the_read_sizes() {
+        let request: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        let n = request.len();
+        assert_eq!(&tail_after(&[request]), b"\r\n\r\n");
+        assert_eq!(&tail_after(&[&request[..n - 3], &request[n - 3..n - 1], &request[n - 1..]]), b"\r\n\r\n");
+        assert_eq!(&tail_after(&request.chunks(1).collect::<Vec<_>>()), b"\r\n\r\n");
+        assert_eq!(&tail_after(&[request, b"GET"]), b"\nGET");
+        assert_eq!(&tail_after(&[request, b""]), b"\r\n\r\n", "an empty read changes nothing");
     }
 }
