@@ -86,6 +86,15 @@ impl Browser {
 
     /// Sends one DevTools command and waits for its result (events in between are skipped).
     async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(result) => result,
+            Err(reply) => panic!("{method} failed: {reply}"),
+        }
+    }
+
+    /// Sends one DevTools command; its result, or the whole reply when DevTools answers with an
+    /// error.
+    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({ "id": id, "method": method, "params": params }).to_string();
@@ -97,8 +106,7 @@ impl Browser {
             let Message::Text(text) = frame.unwrap().unwrap() else { continue };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == id {
-                assert!(reply.get("error").is_none(), "{method} failed: {reply}");
-                return reply["result"].clone();
+                return if reply.get("error").is_some() { Err(reply) } else { Ok(reply["result"].clone()) };
             }
         }
     }
@@ -121,10 +129,20 @@ impl Browser {
         self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'").await;
     }
 
+    /// Polls `condition` until it holds. An evaluation that lands while the page navigates is
+    /// refused by DevTools ("execution context was destroyed"): that is "not yet", not a failure.
     async fn wait_for(&mut self, condition: &str) {
         let start = Instant::now();
-        while self.eval(&format!("!!({condition})")).await != json!(true) {
-            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {condition}");
+        let params = json!({ "expression": format!("!!({condition})"), "returnByValue": true });
+        loop {
+            let answer = self.try_call("Runtime.evaluate", params.clone()).await;
+            if answer.as_ref().is_ok_and(|r| r["result"]["value"] == json!(true)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {condition}: {answer:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
