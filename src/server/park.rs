@@ -44,14 +44,21 @@ impl Park {
     const REQUESTED: u8 = 1;
     const PARKED: u8 = 2;
 
-    /// The driver asks hyper to end at its next read, if it holds no part of a request.
+    /// The driver asks hyper to end at its next read, if it holds no part of a request (and is
+    /// not already ending for a park).
     pub(crate) fn request(&self) {
-        self.0.store(Self::REQUESTED, Ordering::Release);
+        let _ = self.0.compare_exchange(Self::SERVING, Self::REQUESTED, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// Back to serving: parking was refused, or the parked connection has a new request.
+    /// Back to serving: the parked connection has a new request.
     pub(crate) fn serve(&self) {
         self.0.store(Self::SERVING, Ordering::Release);
+    }
+
+    /// Withdraws a request hyper did not act on (it held part of a request). One it did act on
+    /// stays: hyper may still be flushing its last response before it ends.
+    pub(crate) fn withdraw(&self) {
+        let _ = self.0.compare_exchange(Self::REQUESTED, Self::SERVING, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Whether the IO ended hyper's connection to park it.

@@ -296,7 +296,7 @@ async fn serve_burst<S: Socket>(
                 if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(connection.poll_without_shutdown(cx))).await {
                     return ended(result);
                 }
-                park.serve();
+                park.withdraw();
                 retry_park_at = Instant::now() + PARK_AFTER;
             }
             () = shared.force.cancelled() => return Burst::Failed,
