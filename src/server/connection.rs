@@ -79,17 +79,24 @@ impl Activity {
     /// arrived within `first`: a connection that never sends one (hyper-util's protocol sniffing
     /// and HTTP/2 have no header timeout of their own) does not hold a slot for long.
     pub(crate) async fn idle_for(&self, first: Duration, idle: Duration) {
+        self.quiet(|a| if a.has_served() { idle } else { first.min(idle) }, Instant::now()).await;
+    }
+
+    /// Resolves once no request has been in flight for `period`, and not before `not_before`.
+    pub(crate) async fn quiet_for(&self, period: Duration, not_before: Instant) {
+        self.quiet(|_| period, not_before).await;
+    }
+
+    async fn quiet(&self, period: impl Fn(&Self) -> Duration, mut not_before: Instant) {
         loop {
-            let idle = if self.has_served() { idle } else { first.min(idle) };
-            let since = self.last_end();
-            let busy = self.is_busy();
-            if !busy && since.elapsed() >= idle {
+            tokio::time::sleep_until((self.last_end() + period(self)).max(not_before)).await;
+            let period = period(self);
+            if !self.is_busy() && self.last_end() + period <= Instant::now() {
                 return;
             }
             // A busy connection is checked again a full period later: its request may run long
             // (a video download), and the period only starts counting once it has ended.
-            let wait = if busy { idle } else { idle - since.elapsed() };
-            tokio::time::sleep(wait).await;
+            not_before = Instant::now() + period;
         }
     }
 }

@@ -290,7 +290,7 @@ async fn serve_burst<S: Socket>(
                 Pin::new(&mut *connection).graceful_shutdown();
                 draining = true;
             }
-            () = quiet_for(activity, PARK_AFTER, retry_park_at), if !draining => {
+            () = activity.quiet_for(PARK_AFTER, retry_park_at), if !draining => {
                 // Ask hyper to end; it does at once unless it holds part of a request.
                 park.request();
                 if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(connection.poll_without_shutdown(cx))).await {
@@ -301,18 +301,6 @@ async fn serve_burst<S: Socket>(
             }
             () = shared.force.cancelled() => return Burst::Failed,
         }
-    }
-}
-
-/// Resolves once no request has been in flight for `period`, and not before `not_before`.
-async fn quiet_for(activity: &Activity, period: Duration, not_before: Instant) {
-    let mut not_before = not_before;
-    loop {
-        tokio::time::sleep_until((activity.last_end() + period).max(not_before)).await;
-        if !activity.is_busy() && activity.last_end() + period <= Instant::now() {
-            return;
-        }
-        not_before = Instant::now() + period;
     }
 }
 
