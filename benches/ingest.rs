@@ -83,7 +83,7 @@ fn uploads(c: &mut Criterion) {
     let (http, https, ca) = runtime.block_on(async {
         let mut config = kino::Config::for_tests(dir.path());
         config.media_dirs = vec![dir.path().join("media")];
-        let server = kino::Server::build(config).await.unwrap();
+        let server = kino::Application::build(config).await.unwrap();
         let ca = std::fs::read(server.certificates().ca_path.clone().unwrap()).unwrap();
         let addresses = (server.http_addr(), server.https_addr());
         tokio::spawn(server.run(std::future::pending()));

@@ -59,7 +59,7 @@ fn serve() {
         let mut config = kino::Config::for_tests(dir.path());
         config.media_dirs = vec![media];
         config.limits.max_connections = 20_000;
-        let server = kino::Server::build(config).await.unwrap();
+        let server = kino::Application::build(config).await.unwrap();
         let ca = server.certificates().ca_path.clone().unwrap();
         println!("{} {} {}", server.http_addr(), server.https_addr(), ca.display());
         std::io::stdout().flush().unwrap();

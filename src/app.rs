@@ -1,12 +1,19 @@
-//! The application: shared state, the router of every area, and the one middleware stack.
+//! The application: its services built from the configuration, their shared state, the router
+//! of every area with the one middleware stack, and the background tasks they need.
+//!
+//! Nothing here knows the transport: [`App::build`] returns a router that any listener can
+//! serve, and [`Background::stop`] runs once the transport has drained.
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{from_fn, from_fn_with_state};
+use secrecy::ExposeSecret;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -17,8 +24,8 @@ use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::metrics::Stats;
 use crate::routes::images::ImageStore;
-use crate::views::tracker::Tracker;
-use crate::{error, middleware, routes};
+use crate::views::tracker::{SINK_CAPACITY, Tracker};
+use crate::{error, middleware, routes, views};
 
 /// State every handler and middleware can reach: one reference count to clone, because every
 /// request clones it several times (each stateful middleware and extractor takes its own).
@@ -61,6 +68,83 @@ impl AppState {
         );
         let stats = Arc::default();
         Self(Arc::new(Services { config, alt_svc, shutdown, stats, library, views, images, tus }))
+    }
+}
+
+/// The application: a router for the transport, and the tasks running beside it.
+pub(crate) struct App {
+    /// Every route behind the middleware stack.
+    pub(crate) router: Router,
+    /// Request statistics, shared with the transport's connection counters.
+    pub(crate) stats: Arc<Stats>,
+    /// The background tasks, stopped after the transport has drained.
+    pub(crate) background: Background,
+}
+
+impl App {
+    /// Opens and scans the library, starts the view writer and the upload sweeper, and builds
+    /// the router. `quic_port` is advertised in `Alt-Svc`; `shutdown` is cancelled when
+    /// graceful shutdown begins (readiness fails from then on).
+    pub(crate) async fn build(
+        config: Arc<Config>,
+        quic_port: u16,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let library = Arc::new(Library::open(&config).await.context("opening the media library")?);
+        let report = library.scan().await.context("scanning the media roots")?;
+        tracing::info!(
+            files = report.files,
+            updated = report.updated,
+            removed = report.removed,
+            unreadable = report.unreadable,
+            "media roots scanned"
+        );
+        let (sink, records) = tokio::sync::mpsc::channel(SINK_CAPACITY);
+        let secret = config.secret.as_ref().context("the server secret is not set")?.expose_secret();
+        let views = Tracker::new(config.views.clone(), secret.as_bytes(), sink);
+        let writer_stop = CancellationToken::new();
+        let writer = tokio::spawn(views::writer::run(library.db().clone(), records, writer_stop.clone()));
+        let state = AppState::new(config, library, views.clone(), quic_port, shutdown.clone());
+        let sweeper = tokio::spawn(sweep_uploads(state.tus.clone(), state.library.db().clone(), shutdown));
+        let stats = state.stats.clone();
+        let background = Background { views, writer, writer_stop, sweeper };
+        Ok(Self { router: router(state), stats, background })
+    }
+}
+
+/// The tasks that run beside the router.
+pub(crate) struct Background {
+    views: Arc<Tracker>,
+    /// The view writer, stopped last so it writes everything the connections counted.
+    writer: JoinHandle<()>,
+    writer_stop: CancellationToken,
+    /// Deletes expired resumable uploads; ends when shutdown begins.
+    sweeper: JoinHandle<()>,
+}
+
+impl Background {
+    /// Records the view sessions still open and waits until everything queued is written.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.views.flush();
+        self.writer_stop.cancel();
+        self.writer.await.context("the view writer panicked")?;
+        self.sweeper.abort();
+        Ok(())
+    }
+}
+
+/// Deletes abandoned resumable uploads until shutdown.
+async fn sweep_uploads(tus: Arc<TusStore>, db: crate::db::Db, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(tus.sweep_interval()) => {}
+            () = stop.cancelled() => return,
+        }
+        match tus.sweep(&db).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired resumable uploads deleted"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "sweeping expired uploads failed"),
+        }
     }
 }
 

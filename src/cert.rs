@@ -102,10 +102,12 @@ impl Certificates {
         Ok(Self { chain, key, spki_sha256, ca_path: None, provenance: Provenance::Configured })
     }
 
-    /// The Chrome flags that make it use HTTP/3 with this self-signed certificate.
-    pub fn chrome_flags(&self, origin: &str) -> String {
+    /// The Chromium command line that opens `https://<origin>/` over HTTP/3 while trusting this
+    /// certificate by its public key (no CA import needed); kino prints it at start-up and in
+    /// `kino cert`, and the browser tests run exactly what it prints.
+    pub fn chrome_command(&self, origin: &str) -> String {
         format!(
-            "--origin-to-force-quic-on={origin} --ignore-certificate-errors-spki-list={}",
+            "chromium --origin-to-force-quic-on={origin} --ignore-certificate-errors-spki-list={} https://{origin}/",
             self.spki_sha256
         )
     }
@@ -280,6 +282,6 @@ mod tests {
         let certs = Certificates::resolve(&tls(dir.path(), &[])).unwrap();
         let raw = base64::engine::general_purpose::STANDARD.decode(&certs.spki_sha256).unwrap();
         assert_eq!(raw.len(), 32);
-        assert!(certs.chrome_flags("localhost:8443").contains(&certs.spki_sha256));
+        assert!(certs.chrome_command("localhost:8443").contains(&certs.spki_sha256));
     }
 }

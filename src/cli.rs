@@ -1,13 +1,12 @@
 //! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use figment::value::Value;
 
 use crate::cert::Certificates;
-use crate::config::{self, Config, Environment, LogFormat};
+use crate::config::{self, Config, Environment, ListenAddr, LogFormat};
 
 const ENV_HELP: &str = "\
 Every option has a KINO_* environment twin (shown in brackets); .env in the working directory is
@@ -49,12 +48,14 @@ pub struct Options {
     /// Environment whose defaults and rules apply [default: development] [env: KINO_ENV]
     #[arg(long, global = true, value_enum)]
     pub env: Option<Environment>,
-    /// Plain HTTP/1.1 and h2c listener [default: 127.0.0.1:8080] [env: KINO_HTTP_ADDR]
+    /// Plain HTTP/1.1 and h2c listener: IP:PORT, or localhost:PORT for 127.0.0.1 and ::1
+    /// [default: localhost:8080] [env: KINO_HTTP_ADDR]
     #[arg(long, global = true, value_name = "ADDR")]
-    pub http_addr: Option<SocketAddr>,
-    /// TLS listener (TCP) and HTTP/3 listener (UDP) [default: 127.0.0.1:8443] [env: KINO_HTTPS_ADDR]
+    pub http_addr: Option<ListenAddr>,
+    /// TLS listener (TCP) and HTTP/3 listener (UDP): IP:PORT, or localhost:PORT for 127.0.0.1 and
+    /// ::1 [default: localhost:8443] [env: KINO_HTTPS_ADDR]
     #[arg(long, global = true, value_name = "ADDR")]
-    pub https_addr: Option<SocketAddr>,
+    pub https_addr: Option<ListenAddr>,
     /// Folder for uploads, the database and generated state [default: data] [env: KINO_DATA_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -141,7 +142,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
 fn cert(config: &Config) -> anyhow::Result<()> {
     crate::tls::install_crypto_provider();
     let certs = Certificates::resolve(&config.tls)?;
-    let origin = format!("localhost:{}", config.https_addr.port());
     match &certs.ca_path {
         Some(ca) => {
             println!(
@@ -157,6 +157,6 @@ fn cert(config: &Config) -> anyhow::Result<()> {
         ),
     }
     println!("SPKI SHA-256: {}", certs.spki_sha256);
-    println!("HTTP/3 in Chrome:\n  chromium {} https://{origin}/", certs.chrome_flags(&origin));
+    println!("HTTP/3 in Chrome:\n  {}", certs.chrome_command(&config.https_addr.browser_origin()));
     Ok(())
 }

@@ -17,9 +17,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod interpolate;
+mod listen;
 mod secret;
 
 pub(crate) use interpolate::interpolate;
+pub use listen::ListenAddr;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
 const SECTIONS: &[&str] = &["tls", "log", "limits", "views"];
@@ -49,9 +51,9 @@ pub struct Config {
     /// The environment whose defaults and rules apply.
     pub env: Environment,
     /// Plain-text HTTP/1.1 (and h2c prior knowledge) listener.
-    pub http_addr: SocketAddr,
+    pub http_addr: ListenAddr,
     /// TLS listener (HTTP/1.1 and HTTP/2 over TCP) and QUIC listener (HTTP/3 over UDP).
-    pub https_addr: SocketAddr,
+    pub https_addr: ListenAddr,
     /// Where uploads, the database and generated state live.
     pub data_dir: PathBuf,
     /// Read-only media roots served and catalogued.
@@ -191,8 +193,8 @@ impl Config {
         let production = env == Environment::Production;
         Self {
             env,
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            https_addr: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_addr: ListenAddr::localhost(8080),
+            https_addr: ListenAddr::localhost(8443),
             data_dir: PathBuf::from("data"),
             media_dirs: vec![PathBuf::from("media")],
             public_url: None,
@@ -215,8 +217,8 @@ impl Config {
     /// A configuration for tests: every listener on port 0 of loopback, state under `dir`.
     pub fn for_tests(dir: &Path) -> Self {
         let mut config = Self::defaults(Environment::Test);
-        config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.https_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0)).into();
+        config.https_addr = SocketAddr::from(([127, 0, 0, 1], 0)).into();
         config.data_dir = dir.join("data");
         config.tls.cert_dir = dir.join("certs");
         config.secret = Some(SecretString::from("test-secret-test-secret-test-secret"));

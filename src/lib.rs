@@ -1,7 +1,7 @@
 //! kino: a video streaming and media server speaking HTTP/1.1, HTTP/2 and HTTP/3.
 //!
 //! `main` loads the [`config::Config`], starts [`telemetry`] and awaits [`run`]; everything else
-//! is this library, so tests start the real server on port 0 through [`Server`].
+//! is this library, so tests start the real server on port 0 through [`Application`].
 //!
 //! # Layout
 //! - [`cli`]: command-line arguments and subcommands.
@@ -9,8 +9,11 @@
 //! - [`telemetry`]: logging and the panic hook.
 //! - [`cert`]: the self-signed CA and leaf certificate (rcgen), kept in `certs/`.
 //! - [`tls`]: rustls configurations for TCP and QUIC.
-//! - [`server`]: listeners, TCP and QUIC transports, the h3 bridge, graceful shutdown.
-//! - `app`: shared state, the router and the one middleware stack.
+//! - [`startup`]: puts certificates, listeners and the application together; orders shutdown.
+//! - `server`: the transport: listeners, TCP and QUIC, the h3 bridge, graceful shutdown.
+//! - `peer`: what the transport tells the application about a request's connection.
+//! - `app`: the services, their shared state, the router with the one middleware stack, and
+//!   the background tasks.
 //! - `routes`: one module per area (health, pages, stream, videos, …).
 //! - `range`: the range engine: RFC 9110 ranges, preconditions, multipart, file bodies.
 //! - `library`: media roots, the scanner, container parsers, safe path resolution.
@@ -37,9 +40,11 @@ mod ingest;
 mod library;
 mod metrics;
 mod middleware;
+mod peer;
 mod range;
 mod routes;
-pub mod server;
+mod server;
+pub mod startup;
 pub mod telemetry;
 pub mod tls;
 mod views;
@@ -48,7 +53,7 @@ use std::future::Future;
 
 pub use config::Config;
 pub use library::ScanReport;
-pub use server::Server;
+pub use startup::Application;
 
 /// Internals exposed for the benchmarks in `benches/` only; not a stable API.
 #[doc(hidden)]
@@ -103,9 +108,9 @@ pub mod internals {
 
 /// Builds the server from `config` and serves until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let server = Server::build(config).await?;
-    server.log_banner();
-    server.run(shutdown).await
+    let application = Application::build(config).await?;
+    application.log_banner();
+    application.run(shutdown).await
 }
 
 /// Scans the media roots into the catalog once, as `kino scan` does.

@@ -29,7 +29,8 @@ impl H3Client {
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"h3".to_vec()];
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
-        let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let local = if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+        let mut endpoint = quinn::Endpoint::client(local.parse().expect("a socket address"))?;
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
         let connection = endpoint.connect(addr, "localhost")?.await.context("QUIC handshake")?;
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(connection.clone())).await?;

@@ -19,7 +19,7 @@ use http_body::{Body as _, Frame, SizeHint};
 
 use crate::app::AppState;
 use crate::metrics::{Stats, protocol_label};
-use crate::server::ConnectionInfo;
+use crate::peer::ConnectionInfo;
 
 /// Middleware that wraps the response body so its end is logged and counted.
 pub(crate) async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -6,7 +6,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::AppState;
-use crate::server::{ConnectionInfo, Transport};
+use crate::peer::{ConnectionInfo, Transport};
 
 /// Middleware that adds `Alt-Svc: h3=":<port>"; ma=86400` to secure responses.
 ///

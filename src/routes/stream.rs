@@ -15,9 +15,9 @@ use crate::app::AppState;
 use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::library::OpenFile;
+use crate::peer::{ConnectionInfo, Transport};
 use crate::range::precondition::Validators;
 use crate::range::{self, Delivery, Representation};
-use crate::server::{ConnectionInfo, Transport};
 use crate::views;
 use crate::views::viewer::{self, Identity};
 

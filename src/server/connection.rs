@@ -1,6 +1,5 @@
-//! What the transport knows about a request's connection, and the idle tracking of connections.
+//! The idle tracking of connections: requests in flight and when the last one ended.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -10,26 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
-
-/// The connection a request arrived on; every transport inserts it as a request extension.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionInfo {
-    /// The peer's address.
-    pub remote: SocketAddr,
-    /// How the connection is secured.
-    pub transport: Transport,
-}
-
-/// How a connection reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// Plain TCP (HTTP/1.1 or h2c).
-    Plain,
-    /// TLS over TCP (HTTP/1.1 or HTTP/2).
-    Tls,
-    /// QUIC (HTTP/3).
-    Quic,
-}
 
 /// Requests in flight on one connection and when the last one ended, for the idle timeout.
 #[derive(Debug)]

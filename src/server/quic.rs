@@ -21,9 +21,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::Shared;
-use super::connection::{ConnectionInfo, Transport};
 use crate::cert::Certificates;
 use crate::config::Config;
+use crate::peer::{ConnectionInfo, Transport};
 
 type H3Connection = h3::server::Connection<h3_quinn::Connection, Bytes>;
 

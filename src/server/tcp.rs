@@ -21,9 +21,10 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::connection::{Activity, ConnectionInfo, TrackedBody, Transport};
+use super::connection::{Activity, TrackedBody};
 use super::park::{PARK_AFTER, Park, Parkable, Socket};
 use super::{Shared, accept_backoff};
+use crate::peer::{ConnectionInfo, Transport};
 
 /// What a plain-TCP HTTP/2 connection starts with (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{TestApp, spawn_app};
+use crate::common::{TestApp, spawn_app_with};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -48,9 +48,40 @@ fn chromium() -> Option<&'static str> {
     None
 }
 
+/// The app on `localhost` (127.0.0.1 and ::1), as `cargo run` listens by default.
+async fn spawn_on_localhost() -> TestApp {
+    spawn_app_with(|config| {
+        config.http_addr = kino::config::ListenAddr::localhost(0);
+        config.https_addr = kino::config::ListenAddr::localhost(0);
+    })
+    .await
+}
+
+/// What `kino cert` prints for the app's certificates and port: the Chromium command that the
+/// README and the start-up log tell people to run, split into its flags and its URL.
+fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
+    let dir = app.cert_dir();
+    let args = [
+        "cert",
+        "--cert-dir",
+        dir.to_str().unwrap(),
+        "--https-addr",
+        &format!("localhost:{}", app.https.port()),
+    ];
+    let output = crate::cli::kino(&dir, &args, &[]).output().expect("kino cert runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let line = text.lines().map(str::trim).find(|l| l.starts_with("chromium ")).expect("a chromium line");
+    let mut words: Vec<String> = line.split_whitespace().skip(1).map(str::to_owned).collect();
+    let url = words.pop().expect("the URL comes last");
+    assert!(words.iter().any(|w| w.contains(&app.spki_sha256)), "the printed SPKI is the app's: {line}");
+    (words, url)
+}
+
 impl Browser {
-    /// Starts Chromium trusting the app's certificate by its SPKI hash; `quic` forces HTTP/3.
-    async fn launch(binary: &str, app: &TestApp, quic: bool) -> Self {
+    /// Starts Chromium with the `flags` kino printed (trust by SPKI hash, forced QUIC); without
+    /// `quic` the forced-QUIC flag is replaced by `--disable-quic`, so the page comes over HTTP/2.
+    async fn launch(binary: &str, flags: &[String], quic: bool) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary);
         command.args([
@@ -67,10 +98,12 @@ impl Browser {
             "--window-size=1280,900",
         ]);
         command.arg(format!("--user-data-dir={}", profile.path().display()));
-        command.arg(format!("--ignore-certificate-errors-spki-list={}", app.spki_sha256));
-        if quic {
-            command.arg(format!("--origin-to-force-quic-on=127.0.0.1:{}", app.https.port()));
-        } else {
+        for flag in flags {
+            if quic || !flag.starts_with("--origin-to-force-quic-on=") {
+                command.arg(flag);
+            }
+        }
+        if !quic {
             command.arg("--disable-quic");
         }
         command.arg("about:blank");
@@ -197,9 +230,10 @@ async fn metric(app: &TestApp, name: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-/// Opens the library, clicks a video, plays it and seeks; returns the player's report.
-async fn play_from_library(browser: &mut Browser, origin: &str, title: &str) -> Value {
-    browser.open(&format!("{origin}/")).await;
+/// Opens the library at `url` (the printed `https://localhost:<port>/`), clicks a video, plays it
+/// and seeks; returns the player's report.
+async fn play_from_library(browser: &mut Browser, url: &str, title: &str) -> Value {
+    browser.open(url).await;
     browser.screenshot("library.png").await;
     let click = format!(
         "[...document.querySelectorAll('a.video')].find(a => a.textContent.includes('{title}')).click()"
@@ -222,15 +256,17 @@ fn assert_played(report: &Value) {
     assert!(report["error"].is_null(), "{report}");
 }
 
-/// Plays the H.264 sample from the library over HTTP/2 or (forced QUIC) HTTP/3 and checks the
-/// protocol on both ends: the page's `nextHopProtocol` and the server's per-protocol metrics.
+/// Plays the H.264 sample from the library over HTTP/2 or (forced QUIC) HTTP/3 with the command
+/// `kino cert` prints, and checks the protocol on both ends: the page's `nextHopProtocol` and the
+/// server's per-protocol metrics.
 async fn plays_and_seeks_over(quic: bool, protocol: &str) {
     let Some(binary) = chromium() else { return };
-    let app = spawn_app().await;
-    let mut browser = Browser::launch(binary, &app, quic).await;
-    let origin = format!("https://127.0.0.1:{}", app.https.port());
+    let app = spawn_on_localhost().await;
+    let (flags, url) = printed_chrome_command(&app);
+    assert_eq!(url, format!("https://localhost:{}/", app.https.port()));
+    let mut browser = Browser::launch(binary, &flags, quic).await;
     let started = Instant::now();
-    let report = play_from_library(&mut browser, &origin, "sample h264").await;
+    let report = play_from_library(&mut browser, &url, "sample h264").await;
     assert_played(&report);
     let negotiated = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
     assert_eq!(negotiated, protocol);
@@ -252,12 +288,12 @@ async fn chromium_plays_and_seeks_over_http3() {
 #[tokio::test]
 async fn chromium_plays_the_webm_and_shows_the_404_page() {
     let Some(binary) = chromium() else { return };
-    let app = spawn_app().await;
-    let mut browser = Browser::launch(binary, &app, false).await;
-    let origin = format!("https://127.0.0.1:{}", app.https.port());
-    let report = play_from_library(&mut browser, &origin, "sample vp9").await;
+    let app = spawn_on_localhost().await;
+    let (flags, url) = printed_chrome_command(&app);
+    let mut browser = Browser::launch(binary, &flags, false).await;
+    let report = play_from_library(&mut browser, &url, "sample vp9").await;
     assert_played(&report);
-    browser.open(&format!("{origin}/watch/does-not-exist")).await;
+    browser.open(&format!("{url}watch/does-not-exist")).await;
     let heading = browser.eval("document.querySelector('h1').textContent").await;
     assert_eq!(heading, "404 Not Found");
 }

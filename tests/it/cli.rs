@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// `kino <args>` in `dir`, with no KINO_* variable inherited from the test's environment.
-fn kino(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn kino(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kino"));
     command.current_dir(dir).args(args);
     for (key, _) in std::env::vars() {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use kino::{Config, Server};
+use kino::{Application, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -17,6 +17,10 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct TestApp {
     pub http: SocketAddr,
     pub https: SocketAddr,
+    /// Every TLS and QUIC socket (127.0.0.1 and ::1 when the app listens on `localhost`).
+    pub https_all: Vec<SocketAddr>,
+    /// Every plain-HTTP socket.
+    pub http_all: Vec<SocketAddr>,
     pub ca_pem: Vec<u8>,
     pub spki_sha256: String,
     dir: std::path::PathBuf,
@@ -50,12 +54,14 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_tests(dir);
     config.media_dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("media")];
     adjust(&mut config);
-    let server = Server::build(config).await.expect("server builds");
+    let server = Application::build(config).await.expect("server builds");
     let (stop, stopped) = oneshot::channel::<()>();
     let ca_path = server.certificates().ca_path.clone().expect("generated certificates");
     let mut app = TestApp {
         http: server.http_addr(),
         https: server.https_addr(),
+        https_all: server.https_addrs(),
+        http_all: server.http_addrs(),
         ca_pem: std::fs::read(ca_path).expect("CA certificate"),
         spki_sha256: server.certificates().spki_sha256.clone(),
         dir: dir.to_owned(),
@@ -71,6 +77,11 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// The server's certificate dir.
+    pub fn cert_dir(&self) -> std::path::PathBuf {
+        self.dir.join("certs")
+    }
+
     /// The server's data dir.
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.dir.join("data")

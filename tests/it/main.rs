@@ -18,6 +18,7 @@ mod pages;
 mod parking;
 mod protocols;
 mod ranges;
+mod readme;
 mod snapshot;
 mod tus;
 mod uploads;

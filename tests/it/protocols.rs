@@ -103,3 +103,37 @@ async fn metrics_count_requests_by_protocol() {
     assert!(text.contains("kino_requests_total{protocol=\"h2\",status=\"2xx\"} 1"), "{text}");
     assert!(text.contains("kino_requests_total{protocol=\"h3\",status=\"4xx\"} 1"), "{text}");
 }
+
+/// The default listeners are `localhost`: both loopback addresses answer, over TCP and UDP,
+/// because clients disagree on which one `localhost` is (Chromium's forced QUIC uses ::1).
+#[tokio::test]
+async fn localhost_listens_on_both_loopback_addresses_over_every_protocol() {
+    let app = crate::common::spawn_app_with(|config| {
+        config.http_addr = kino::config::ListenAddr::localhost(0);
+        config.https_addr = kino::config::ListenAddr::localhost(0);
+    })
+    .await;
+    let loopbacks =
+        |addrs: &[std::net::SocketAddr]| addrs.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>();
+    assert_eq!(loopbacks(&app.https_all), ["127.0.0.1", "::1"]);
+    assert_eq!(loopbacks(&app.http_all), ["127.0.0.1", "::1"]);
+    assert!(app.https_all.iter().all(|a| a.port() == app.https.port()), "{:?}", app.https_all);
+
+    for addr in &app.http_all {
+        let url = format!("http://{addr}/healthz");
+        let response = app.plain().get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+    }
+    let ca = reqwest::Certificate::from_pem(&app.ca_pem).unwrap();
+    for addr in &app.https_all {
+        for http2 in [false, true] {
+            let builder = reqwest::Client::builder().tls_certs_only([ca.clone()]).resolve("localhost", *addr);
+            let client = if http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
+            let response = client.build().unwrap().get(app.tls_url("/healthz")).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{addr} http2={http2}");
+        }
+        let mut h3 = crate::h3_client::H3Client::connect(*addr, &app.ca_pem).await.unwrap();
+        let response = h3.get(&app.tls_url("/healthz"), &[]).await.unwrap();
+        assert_eq!(response.status(), 200, "HTTP/3 on {addr}");
+    }
+}
