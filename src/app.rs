@@ -1,4 +1,4 @@
-//! The application: its services built from the configuration, their shared state, the router
+//! The application: its services built from the configuration, the router
 //! of every area with the one middleware stack, and the background tasks they need.
 //!
 //! Nothing here knows the transport: [`App::build`] returns a router that any listener can
@@ -10,7 +10,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::middleware::{from_fn, from_fn_with_state};
 use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
@@ -23,53 +22,9 @@ use crate::config::Config;
 use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::metrics::Stats;
-use crate::routes::images::ImageStore;
+use crate::state::AppState;
 use crate::views::tracker::{SINK_CAPACITY, Tracker};
 use crate::{error, middleware, routes, views};
-
-/// State every handler and middleware can reach: one reference count to clone, because every
-/// request clones it several times (each stateful middleware and extractor takes its own).
-#[derive(Clone)]
-pub(crate) struct AppState(Arc<Services>);
-
-/// What [`AppState`] shares.
-pub(crate) struct Services {
-    /// The validated configuration.
-    pub(crate) config: Arc<Config>,
-    /// The `Alt-Svc` value naming the real QUIC port.
-    pub(crate) alt_svc: HeaderValue,
-    /// Cancelled when graceful shutdown begins.
-    pub(crate) shutdown: CancellationToken,
-    /// Request statistics.
-    pub(crate) stats: Arc<Stats>,
-    /// The media catalog and roots.
-    pub(crate) library: Arc<Library>,
-    /// The view tracker.
-    pub(crate) views: Arc<Tracker>,
-    /// Image storage, workers and cache.
-    pub(crate) images: Arc<ImageStore>,
-    /// Resumable uploads in progress.
-    pub(crate) tus: Arc<TusStore>,
-}
-
-impl AppState {
-    pub(crate) fn new(
-        config: Arc<Config>,
-        library: Arc<Library>,
-        views: Arc<Tracker>,
-        quic_port: u16,
-        shutdown: CancellationToken,
-    ) -> Self {
-        let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
-            .expect("a port number makes a valid header value");
-        let images = ImageStore::new(&config.data_dir);
-        let tus = Arc::new(
-            TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
-        );
-        let stats = Arc::default();
-        Self(Arc::new(Services { config, alt_svc, shutdown, stats, library, views, images, tus }))
-    }
-}
 
 /// The application: a router for the transport, and the tasks running beside it.
 pub(crate) struct App {
@@ -148,14 +103,6 @@ async fn sweep_uploads(tus: Arc<TusStore>, db: crate::db::Db, stop: Cancellation
     }
 }
 
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
 /// Builds the router with its middleware; every transport serves this same service.
 pub(crate) fn router(state: AppState) -> Router {
     let routes = Router::new()
@@ -167,7 +114,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::upload::router())
         .merge(routes::images::router())
         .merge(routes::tus::router())
-        .merge(crate::assets::router());
+        .merge(routes::assets::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 

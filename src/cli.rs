@@ -136,7 +136,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     crate::telemetry::init(&config.log)?;
     // All cores: tokio's multi-threaded runtime starts one worker per core.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(crate::run(config, crate::shutdown_signal()))
+    runtime.block_on(async { crate::run(config, crate::shutdown_signal()?).await })
 }
 
 fn cert(config: &Config) -> anyhow::Result<()> {

@@ -78,7 +78,7 @@ pub struct Config {
     pub views: ViewRules,
 }
 
-/// When delivered bytes count as a view (see DESIGN §4 and the `views` module).
+/// When delivered bytes count as a view (see ARCHITECTURE.md §4 and the `views` module).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ViewRules {
     /// Checkpoints per video (at most 32).

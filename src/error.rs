@@ -5,7 +5,6 @@
 //! the client asks for JSON, a small HTML page otherwise. Keeping the rendering in one middleware
 //! means axum's own 404/405 fallbacks and caught panics look exactly like handler errors.
 
-use askama::Template;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -148,16 +147,6 @@ struct JsonErrorBody<'a> {
     request_id: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    stylesheet: String,
-    protocol: &'static str,
-    status: StatusCode,
-    message: &'a str,
-    request_id: &'a str,
-}
-
 /// Middleware that writes the body of every error response (see the module docs).
 pub(crate) async fn render(request: Request, next: Next) -> Response {
     let json = wants_json(&request);
@@ -174,15 +163,8 @@ pub(crate) async fn render(request: Request, next: Next) -> Response {
         };
         ("application/json", serde_json::to_vec(&body).unwrap_or_default())
     } else {
-        // No protocol in the footer: an error reads the same over HTTP/1.1, HTTP/2 and HTTP/3.
-        let page = ErrorPage {
-            stylesheet: crate::assets::url("kino.css"),
-            protocol: "",
-            status: parts.status,
-            message: &report.message,
-            request_id: &request_id,
-        };
-        ("text/html; charset=utf-8", page.render().unwrap_or_default().into_bytes())
+        let page = crate::page::error(parts.status, &report.message, &request_id);
+        ("text/html; charset=utf-8", page.into_bytes())
     };
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -12,11 +12,13 @@
 //! - [`startup`]: puts certificates, listeners and the application together; orders shutdown.
 //! - `server`: the transport: listeners, TCP and QUIC, the h3 bridge, graceful shutdown.
 //! - `peer`: what the transport tells the application about a request's connection.
-//! - `app`: the services, their shared state, the router with the one middleware stack, and
-//!   the background tasks.
+//! - `app`: composition: the services, the router with the one middleware stack, and the
+//!   background tasks.
+//! - `state`: the services every handler and middleware reaches (`AppState`).
 //! - `routes`: one module per area (health, pages, stream, videos, …).
 //! - `range`: the range engine: RFC 9110 ranges, preconditions, multipart, file bodies.
-//! - `library`: media roots, the scanner, container parsers, safe path resolution.
+//! - `library`: media roots, the scanner, safe path resolution.
+//! - `media`: what a file is from its bytes: sniffed type, MP4 and WebM container facts.
 //! - `db`: the sqlx pool, migrations and the model functions of each table.
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
 //! - `ingest`: streaming uploads and the MP4 faststart rewrite.
@@ -24,6 +26,7 @@
 //! - `middleware`: access log, panic catcher, `Alt-Svc`.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.
+//! - `page`: the template layer: every page's layout, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `fs`: atomic and private file writes.
 
@@ -38,13 +41,16 @@ mod fs;
 mod images;
 mod ingest;
 mod library;
+mod media;
 mod metrics;
 mod middleware;
+mod page;
 mod peer;
 mod range;
 mod routes;
 mod server;
 pub mod startup;
+mod state;
 pub mod telemetry;
 pub mod tls;
 mod views;
@@ -81,7 +87,7 @@ pub mod internals {
     impl TrackerBench {
         /// A tracker with default rules and a `seconds`-long video of `bytes_per_second`.
         pub fn new(seconds: u64, bytes_per_second: u64) -> Self {
-            use crate::library::container::{IndexPoint, TimeIndex};
+            use crate::media::container::{IndexPoint, TimeIndex};
             let (sink, records) = tokio::sync::mpsc::channel(crate::views::tracker::SINK_CAPACITY);
             let tracker =
                 crate::views::tracker::Tracker::new(crate::config::ViewRules::default(), b"bench", sink);
@@ -118,18 +124,17 @@ pub async fn scan(config: &Config) -> anyhow::Result<ScanReport> {
     library::Library::open(config).await?.scan().await
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM, the signals that ask for a graceful shutdown.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM, the signals that ask for a graceful
+/// shutdown. The handlers are installed here, before the server starts, so a signal that arrives
+/// as soon as the start-up banner is out is never met by the default action (death).
+pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use sqlx::{FromRow, SqliteExecutor};
 
 use crate::db::files::FileRow;
-use crate::library::container::{MediaInfo, TimeIndex};
+use crate::media::container::{MediaInfo, TimeIndex};
 
 /// A query selecting a video joined with its file, followed by `$tail`; a macro so the SQL stays
 /// a compile-time constant (sqlx refuses strings built at run time unless audited).
@@ -171,7 +171,7 @@ impl Video {
 
     /// The file extension the stream URL carries, from the media type.
     pub(crate) fn extension(&self) -> &'static str {
-        crate::library::sniff::extension(&self.file.mime).unwrap_or("bin")
+        crate::media::sniff::extension(&self.file.mime).unwrap_or("bin")
     }
 
     /// `/stream/{id}.{ext}`: a computed property, never stored.

@@ -303,7 +303,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::library::container::{MediaInfo, probe};
+    use crate::media::container::{MediaInfo, probe};
 
     const MOOV_AT_END: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-moov-at-end.mp4");
     const H264: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-h264.mp4");

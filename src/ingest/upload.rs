@@ -14,7 +14,8 @@ use tokio::io::AsyncWriteExt;
 use crate::db::files::FileRow;
 use crate::db::videos::Video;
 use crate::ingest::faststart::{self, Outcome};
-use crate::library::{Library, sniff};
+use crate::library::Library;
+use crate::media::sniff;
 
 /// Writes are gathered into blocks this large: one blocking-pool trip per MiB, not per packet.
 const WRITE_BLOCK: usize = 1024 * 1024;

@@ -1,8 +1,6 @@
 //! The media library: what files the roots hold, what is inside them, and opening them safely.
 
-pub(crate) mod container;
 pub(crate) mod scan;
-pub(crate) mod sniff;
 
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};

@@ -13,11 +13,11 @@ use anyhow::Context;
 use base64::Engine;
 
 use super::Root;
-use super::container::{self, MediaInfo};
-use super::sniff;
 use crate::db::files::FileRow;
 use crate::db::videos::{Metadata, Video, VideoRecord};
 use crate::db::{Db, now_secs};
+use crate::media::container::{self, MediaInfo};
+use crate::media::sniff;
 
 /// What a scan found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -17,9 +17,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
-use crate::app::AppState;
 use crate::metrics::{Stats, protocol_label};
 use crate::peer::ConnectionInfo;
+use crate::state::AppState;
 
 /// Middleware that wraps the response body so its end is logged and counted.
 pub(crate) async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -5,8 +5,8 @@ use axum::http::header::ALT_SVC;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::peer::{ConnectionInfo, Transport};
+use crate::state::AppState;
 
 /// Middleware that adds `Alt-Svc: h3=":<port>"; ma=86400` to secure responses.
 ///

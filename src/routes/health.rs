@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`.
 pub(crate) fn router() -> Router<AppState> {
@@ -48,9 +48,10 @@ mod tests {
     use tokio_util::sync::CancellationToken;
     use tower::ServiceExt;
 
-    use crate::app::{AppState, router};
+    use crate::app::router;
     use crate::config::Config;
     use crate::library::Library;
+    use crate::state::AppState;
     use crate::views::tracker::Tracker;
 
     async fn readyz_status(shutdown: &CancellationToken) -> StatusCode {

@@ -19,12 +19,12 @@ use bytes::{Bytes, BytesMut};
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::db::images::ImageRow;
 use crate::db::now_secs;
 use crate::error::AppError;
 use crate::images::{self, Fit, ImageError, Limits, OutputFormat};
 use crate::range::precondition::none_match;
+use crate::state::AppState;
 
 /// Widths made at upload (when the image is wider), each as WebP and JPEG.
 const VARIANT_WIDTHS: [u32; 3] = [320, 640, 1280];

@@ -8,11 +8,11 @@ use axum::response::Html;
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::db::files::FileRow;
 use crate::db::videos::Video;
 use crate::error::AppError;
-use crate::metrics::protocol_label;
+use crate::page::Chrome;
+use crate::state::AppState;
 
 /// Videos per library page.
 const PER_PAGE: u32 = 24;
@@ -22,18 +22,6 @@ const IMAGES: u32 = 48;
 /// `GET /`, `GET /watch/{id}`, `GET /upload`.
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/", get(library)).route("/watch/{id}", get(watch)).route("/upload", get(upload))
-}
-
-/// What every page's layout shows: the stylesheet URL and the protocol the page came over.
-pub(crate) struct Chrome {
-    pub(crate) stylesheet: String,
-    pub(crate) protocol: &'static str,
-}
-
-impl Chrome {
-    pub(crate) fn new(version: Version) -> Self {
-        Self { stylesheet: crate::assets::url("kino.css"), protocol: protocol_label(version) }
-    }
 }
 
 #[derive(Template)]

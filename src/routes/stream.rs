@@ -11,13 +11,13 @@ use axum::response::Response;
 use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::app::AppState;
 use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::library::OpenFile;
 use crate::peer::{ConnectionInfo, Transport};
 use crate::range::precondition::Validators;
 use crate::range::{self, Delivery, Representation};
+use crate::state::AppState;
 use crate::views;
 use crate::views::viewer::{self, Identity};
 

@@ -9,7 +9,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /__test/panic`, `GET /__test/slow`.
 pub(crate) fn router() -> Router<AppState> {

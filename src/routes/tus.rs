@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::AppState;
 use crate::db::tus::TusUpload;
 use crate::error::AppError;
 use crate::ingest::tus::{self, Checksum, TusError, parse_metadata};
 use crate::ingest::upload::{self, Committed, Staged};
 use crate::routes::upload::ingest_error;
+use crate::state::AppState;
 
 const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");

@@ -7,10 +7,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use futures_util::TryStreamExt;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::ingest::upload::{self, Committed, IngestError, Staged};
 use crate::routes::videos::VideoJson;
+use crate::state::AppState;
 
 /// The longest title accepted, in characters (the table checks it too).
 const MAX_TITLE: usize = 300;

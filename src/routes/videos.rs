@@ -6,9 +6,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::db::videos::Video;
 use crate::error::AppError;
+use crate::state::AppState;
 
 const MAX_PER_PAGE: u32 = 100;
 

@@ -6,10 +6,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::db::videos::Video;
 use crate::db::views::{CountedView, SessionRecord};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Recent sessions shown per video.
 const RECENT: u32 = 20;

@@ -6,7 +6,7 @@
 
 use ring::hmac;
 
-use crate::library::container::TimeIndex;
+use crate::media::container::TimeIndex;
 
 /// One checkpoint: a media time and the byte where that time's data starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::container::IndexPoint;
+    use crate::media::container::IndexPoint;
 
     fn secret(s: &[u8]) -> hmac::Key {
         hmac::Key::new(hmac::HMAC_SHA256, s)

@@ -404,7 +404,7 @@ fn wall_secs() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::container::{IndexPoint, TimeIndex};
+    use crate::media::container::{IndexPoint, TimeIndex};
 
     const SECOND: u64 = 100_000;
 

@@ -42,7 +42,8 @@ fn every_repository_path_the_readme_names_exists() {
     for span in code_spans(&readme()) {
         let path = span.split_whitespace().next().unwrap_or("");
         let named = tops.iter().any(|top| path.starts_with(top))
-            || ["Cargo.toml", "config.example.toml", "rust-toolchain.toml", "LICENSE"].contains(&path);
+            || ["Cargo.toml", "config.example.toml", "rust-toolchain.toml", "LICENSE", "ARCHITECTURE.md"]
+                .contains(&path);
         // Paths with placeholders (`data/images/<id>/…`) or globs are patterns, not files.
         if !named || path.contains(['<', '*', '{']) {
             continue;

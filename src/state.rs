@@ -1,0 +1,65 @@
+//! The state every handler and middleware reaches: the services, behind one reference count.
+
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::ingest::tus::TusStore;
+use crate::library::Library;
+use crate::metrics::Stats;
+use crate::routes::images::ImageStore;
+use crate::views::tracker::Tracker;
+
+/// State every handler and middleware can reach: one reference count to clone, because every
+/// request clones it several times (each stateful middleware and extractor takes its own).
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Services>);
+
+/// What [`AppState`] shares.
+pub(crate) struct Services {
+    /// The validated configuration.
+    pub(crate) config: Arc<Config>,
+    /// The `Alt-Svc` value naming the real QUIC port.
+    pub(crate) alt_svc: HeaderValue,
+    /// Cancelled when graceful shutdown begins.
+    pub(crate) shutdown: CancellationToken,
+    /// Request statistics.
+    pub(crate) stats: Arc<Stats>,
+    /// The media catalog and roots.
+    pub(crate) library: Arc<Library>,
+    /// The view tracker.
+    pub(crate) views: Arc<Tracker>,
+    /// Image storage, workers and cache.
+    pub(crate) images: Arc<ImageStore>,
+    /// Resumable uploads in progress.
+    pub(crate) tus: Arc<TusStore>,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        library: Arc<Library>,
+        views: Arc<Tracker>,
+        quic_port: u16,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
+            .expect("a port number makes a valid header value");
+        let images = ImageStore::new(&config.data_dir);
+        let tus = Arc::new(
+            TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
+        );
+        let stats = Arc::default();
+        Self(Arc::new(Services { config, alt_svc, shutdown, stats, library, views, images, tus }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
