@@ -305,3 +305,19 @@ async fn twenty_cookie_less_clients_rotating_user_agent_count_max_per_network() 
     assert_eq!(reasons.iter().filter(|&&r| r == "network_cap").count(), 15, "{views}");
     assert_eq!(views["unique_viewers"], 5);
 }
+
+#[tokio::test]
+async fn twenty_genuine_cookies_collected_by_one_client_count_max_per_network() {
+    // The next script after forgeries fail: fetch the watch page twenty times for twenty real
+    // signed cookies. Each is a viewer of its own; the network cap still holds them to five.
+    let app = spawn_app_with(|c| c.views.pace = 0.0).await;
+    let (id, url) = sample(&app).await;
+    for n in 0..20 {
+        let cookie = new_viewer(&app, &id).await;
+        play(&app, ALL_PROTOCOLS[n % 3], &url, &cookie).await;
+    }
+    let views = eventually(&app, &id, settled).await;
+    assert_eq!(views["views"], 5, "{views}");
+    let reasons = reasons(&views);
+    assert_eq!(reasons.iter().filter(|&&r| r == "network_cap").count(), 15, "{views}");
+}
