@@ -99,6 +99,9 @@ pub struct ViewRules {
     pub session_idle: Duration,
     /// Responses carrying fewer file bytes are probes (Safari's `bytes=0-1`) and reach nothing.
     pub probe_bytes: u64,
+    /// Views counted per network (/24 of IPv4, /64 of IPv6) and video within the dedupe window;
+    /// 0 turns the cap off.
+    pub max_per_network: u32,
 }
 
 impl Default for ViewRules {
@@ -111,6 +114,8 @@ impl Default for ViewRules {
             dedupe_window: Duration::from_secs(3600),
             session_idle: Duration::from_secs(30 * 60),
             probe_bytes: 1024,
+            // A household watching together; a script on one network gains no more per hour.
+            max_per_network: 5,
         }
     }
 }

@@ -105,7 +105,11 @@ pub mod internals {
         pub fn observer(&self, n: u64, file_bytes: u64) -> Arc<dyn Delivery> {
             let viewer =
                 crate::views::viewer::ViewerKey::derive(self.tracker.secret(), "bench", &n.to_be_bytes());
-            let observer = self.tracker.observer(viewer, "bench", self.plan.clone());
+            // Each viewer on a network of its own, as the cap would otherwise stop counting.
+            let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, (n >> 16) as u16, n as u16, 0, 0, 0, 1);
+            let remote = std::net::SocketAddr::from((ip, 443));
+            let network = crate::views::viewer::NetworkKey::of(self.tracker.secret(), Some(remote));
+            let observer = self.tracker.observer(viewer, network, "bench", self.plan.clone());
             observer.begin(false, file_bytes);
             Arc::new(observer)
         }

@@ -1,10 +1,11 @@
 //! Server-rendered HTML pages: the library, a watch page per video, and the upload page.
 
 use askama::Template;
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::Version;
-use axum::response::Html;
+use axum::http::{HeaderMap, HeaderValue, Version, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -12,7 +13,9 @@ use crate::db::files::FileRow;
 use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::page::Chrome;
+use crate::peer::ConnectionInfo;
 use crate::state::AppState;
+use crate::views::viewer;
 
 /// Videos per library page.
 const PER_PAGE: u32 = 24;
@@ -119,11 +122,15 @@ struct Watch {
     views: i64,
 }
 
+/// The watch page; it sets the viewer cookie when absent, so the player's first range request
+/// already carries it and the IP + User-Agent alias is needed only for direct links.
 async fn watch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     version: Version,
-) -> Result<Html<String>, AppError> {
+    connection: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let video = Video::find(state.library.db().pool(), &id)
         .await
         .map_err(|e| AppError::Internal(e.into()))?
@@ -134,7 +141,7 @@ async fn watch(
         .collect::<Vec<_>>()
         .join(" + ");
     let Chrome { stylesheet, protocol } = Chrome::new(version);
-    render(&Watch {
+    let page = render(&Watch {
         stylesheet,
         protocol,
         title: video.title.clone(),
@@ -146,7 +153,15 @@ async fn watch(
         codecs: if codecs.is_empty() { "unknown".to_owned() } else { codecs },
         size: size(video.file.size),
         views: video.view_count,
-    })
+    })?;
+    let mut response = page.into_response();
+    let secure = viewer::secure(connection.map(|Extension(c)| c));
+    if let Some(cookie) = viewer::cookie_if_absent(state.views.secret(), &headers, secure) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+        // Each visitor's own cookie: a shared cache must not hand it to the next one.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
+    Ok(response)
 }
 
 #[derive(Template)]

@@ -14,12 +14,12 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::library::OpenFile;
-use crate::peer::{ConnectionInfo, Transport};
+use crate::peer::ConnectionInfo;
 use crate::range::precondition::Validators;
 use crate::range::{self, Delivery, Representation};
 use crate::state::AppState;
 use crate::views;
-use crate::views::viewer::{self, Identity};
+use crate::views::viewer::{self, Identity, NetworkKey};
 
 /// A day in every cache, then revalidated with the ETag (a cheap 304). Not `immutable`: a file
 /// replaced in a media root keeps its URL, and viewers must get the new bytes within a day.
@@ -55,15 +55,16 @@ async fn stream(
 
     let tracker = &state.views;
     let connection = connection.map(|Extension(c)| c);
-    let identity = viewer::identify(tracker.secret(), &headers, connection.map(|c| c.remote));
+    let remote = connection.map(|c| c.remote);
+    let identity = viewer::identify(tracker.secret(), &headers, remote);
     let viewer = tracker.viewer(&identity);
+    let network = NetworkKey::of(tracker.secret(), remote);
     let plan = views::plan(tracker, db, &video).await.map_err(anyhow::Error::from)?;
-    let observer: Arc<dyn Delivery> = Arc::new(tracker.observer(viewer, id, plan));
+    let observer: Arc<dyn Delivery> = Arc::new(tracker.observer(viewer, network, id, plan));
     let mut response = serve(&method, &headers, open, Some(observer));
     if let Identity::Network { new_cookie, .. } = &identity {
-        let secure = connection.is_some_and(|c| c.transport != Transport::Plain);
         let out = response.headers_mut();
-        out.append(header::SET_COOKIE, viewer::set_cookie(new_cookie, secure));
+        out.append(header::SET_COOKIE, viewer::set_cookie(new_cookie, viewer::secure(connection)));
         // A response that sets a cookie must not be stored by shared caches.
         out.insert(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE_CACHE_CONTROL));
     }

@@ -2,8 +2,9 @@
 //! writer.
 //!
 //! A session is one viewer's watching of one video until it goes idle. Each delivery marks the
-//! checkpoints whose byte it carried; a checkpoint counts when it arrived no faster than the pace
-//! allows since the session's first byte. Enough of them make a view, once per dedupe window.
+//! checkpoints whose byte it carried, and when. Checkpoints count together when the span of media
+//! time between them took at least the pace's share of wall time to arrive; enough of them make a
+//! view, once per viewer per dedupe window and at most `max_per_network` times per network.
 //! Time is `tokio::time::Instant`, so tests drive it with paused time instead of sleeping.
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::checkpoint::Plan;
-use super::viewer::{Identity, ViewerKey, cookie_key};
+use super::viewer::{Identity, NetworkKey, ViewerKey, cookie_key};
 use crate::config::ViewRules;
 use crate::db::views::{CountedView, SessionRecord};
 use crate::range::Delivery;
@@ -35,6 +36,9 @@ pub(crate) enum Reason {
     Counted,
     /// Would have counted, but this viewer's view of this video was counted within the window.
     Deduplicated,
+    /// Would have counted, but the viewer's network had its fill of views of this video within
+    /// the window.
+    NetworkCap,
 }
 
 impl Reason {
@@ -47,6 +51,7 @@ impl Reason {
             Self::BelowThreshold => "below_threshold",
             Self::Counted => "counted",
             Self::Deduplicated => "deduplicated",
+            Self::NetworkCap => "network_cap",
         }
     }
 }
@@ -79,9 +84,10 @@ struct Session {
     plan: Arc<Plan>,
     started_wall: i64,
     last_seen: Instant,
-    /// When the first file byte went out, and the media time it belonged to.
-    first: Option<(Instant, u64)>,
+    /// When each checkpoint was first delivered.
+    reached_at: Vec<Option<Instant>>,
     reached: u64,
+    /// The largest set of reached checkpoints that kept the pace together.
     paced: u64,
     reason: Reason,
     /// Delivered byte ranges `[start, end)`, merged.
@@ -113,6 +119,8 @@ pub(crate) struct Tracker {
     counted: moka::sync::Cache<SessionKey, Instant>,
     /// New cookie → the network key it was issued under (see `viewer`).
     aliases: moka::sync::Cache<String, ViewerKey>,
+    /// When each (network, video) had its views counted, within the dedupe window.
+    networks: moka::sync::Cache<(NetworkKey, String), Arc<Mutex<Vec<Instant>>>>,
     plans: moka::sync::Cache<(String, String), Arc<Plan>>,
     sink: mpsc::Sender<Record>,
 }
@@ -141,6 +149,11 @@ impl Tracker {
                 .max_capacity(1_000_000)
                 .build(),
             aliases: moka::sync::Cache::builder()
+                .time_to_idle(rules.dedupe_window)
+                .max_capacity(1_000_000)
+                .build(),
+            // As for sessions, moka's clock only frees memory; the window is checked on `Instant`.
+            networks: moka::sync::Cache::builder()
                 .time_to_idle(rules.dedupe_window)
                 .max_capacity(1_000_000)
                 .build(),
@@ -187,9 +200,21 @@ impl Tracker {
         self.plans.get(&(video_id.to_owned(), hash.to_owned()))
     }
 
-    /// The delivery observer of one response.
-    pub(crate) fn observer(self: &Arc<Self>, viewer: ViewerKey, video_id: &str, plan: Arc<Plan>) -> Observer {
-        Observer { tracker: self.clone(), key: (viewer, video_id.to_owned()), plan, session: OnceLock::new() }
+    /// The delivery observer of one response to `viewer`, who is in `network`.
+    pub(crate) fn observer(
+        self: &Arc<Self>,
+        viewer: ViewerKey,
+        network: NetworkKey,
+        video_id: &str,
+        plan: Arc<Plan>,
+    ) -> Observer {
+        Observer {
+            tracker: self.clone(),
+            key: (viewer, video_id.to_owned()),
+            network,
+            plan,
+            session: OnceLock::new(),
+        }
     }
 
     /// Starts (or continues) the session for `key`; returns it when the response carries bytes
@@ -199,7 +224,7 @@ impl Tracker {
         let session = self.session(key, plan, now);
         let mut state = session.lock().expect("session lock");
         state.last_seen = now;
-        let untouched = state.first.is_none()
+        let untouched = state.delivered.is_empty()
             && matches!(state.reason, Reason::BelowThreshold | Reason::Probe | Reason::Head);
         match request {
             Request::Head => {
@@ -241,7 +266,7 @@ impl Tracker {
                 plan: plan.clone(),
                 started_wall: wall_secs(),
                 last_seen: now,
-                first: None,
+                reached_at: vec![None; plan.checkpoints.len()],
                 reached: 0,
                 paced: 0,
                 reason: Reason::BelowThreshold,
@@ -251,35 +276,88 @@ impl Tracker {
         })
     }
 
-    /// Records that `[offset, offset + len)` of the file went out to the viewer.
-    fn deliver(&self, key: &SessionKey, session: &Mutex<Session>, offset: u64, len: u64) {
+    /// Records that `[offset, offset + len)` of the file went out to the viewer, from `network`.
+    fn deliver(
+        &self,
+        key: &SessionKey,
+        network: NetworkKey,
+        session: &Mutex<Session>,
+        offset: u64,
+        len: u64,
+    ) {
         let now = Instant::now();
         let mut s = session.lock().expect("session lock");
         s.last_seen = now;
         let plan = s.plan.clone();
-        let (first_at, first_ms) = *s.first.get_or_insert((now, plan.time_at(offset)));
         merge(&mut s.delivered, offset, offset + len);
-        let elapsed = now.saturating_duration_since(first_at);
+        let mut reached_more = false;
         for (i, checkpoint) in plan.checkpoints.iter().enumerate() {
-            let bit = 1 << i;
-            if s.reached & bit != 0 || !(offset..offset + len).contains(&checkpoint.byte) {
-                continue;
-            }
-            s.reached |= bit;
-            if self.paced(elapsed, first_ms, checkpoint.ms) {
-                s.paced |= bit;
+            if s.reached_at[i].is_none() && (offset..offset + len).contains(&checkpoint.byte) {
+                s.reached_at[i] = Some(now);
+                s.reached |= 1 << i;
+                reached_more = true;
             }
         }
-        self.decide(key, &mut s, now);
+        if reached_more {
+            s.paced = self.paced(&plan, &s.reached_at);
+        }
+        self.decide(key, network, &mut s, now);
     }
 
-    /// Rule 4 of DESIGN §4: wall time since the first byte ≥ pace × media time since it − slack.
-    fn paced(&self, elapsed: Duration, first_ms: u64, checkpoint_ms: u64) -> bool {
-        let ahead = Duration::from_millis(checkpoint_ms.saturating_sub(first_ms)).mul_f64(self.rules.pace);
-        elapsed + self.rules.slack >= ahead
+    /// Rule 4 of DESIGN §4, over the span the reached checkpoints cover: the largest set of
+    /// reached checkpoints that each arrived no sooner after the set's earliest one (in media
+    /// time) than `pace × (t − t_earliest) − slack`.
+    ///
+    /// Anchoring on a checkpoint rather than on the session's first byte is what closes
+    /// "fetch the last bytes first": a byte late in the file no longer makes every earlier
+    /// checkpoint look watched. A player that seeks forward passes from the checkpoint it seeks
+    /// to; one that pulls everything at once has no anchor that the rest arrived slowly after.
+    fn paced(&self, plan: &Plan, reached_at: &[Option<Instant>]) -> u64 {
+        let reached: Vec<(usize, u64, Instant)> = reached_at
+            .iter()
+            .enumerate()
+            .filter_map(|(i, at)| Some((i, plan.checkpoints[i].ms, (*at)?)))
+            .collect();
+        let mut best = 0u64;
+        for &(_, anchor_ms, anchor_at) in &reached {
+            let set = reached
+                .iter()
+                .filter(|&&(_, ms, at)| {
+                    // A checkpoint reached before the anchor has waited no time at all.
+                    ms >= anchor_ms
+                        && self.keeps_pace(at.saturating_duration_since(anchor_at), ms - anchor_ms)
+                })
+                .fold(0u64, |bits, &(i, ..)| bits | 1 << i);
+            if set.count_ones() > best.count_ones() {
+                best = set;
+            }
+        }
+        best
     }
 
-    fn decide(&self, key: &SessionKey, s: &mut Session, now: Instant) {
+    /// Whether `media_ms` of media arriving over `elapsed` of wall time is watching speed.
+    fn keeps_pace(&self, elapsed: Duration, media_ms: u64) -> bool {
+        elapsed + self.rules.slack >= Duration::from_millis(media_ms).mul_f64(self.rules.pace)
+    }
+
+    /// Takes one of the views `network` may have counted for `video_id` within the window;
+    /// false when they are all taken. `views.max_per_network = 0` turns the cap off.
+    fn admit(&self, network: NetworkKey, video_id: &str, now: Instant) -> bool {
+        let max = self.rules.max_per_network as usize;
+        if max == 0 {
+            return true;
+        }
+        let counted = self.networks.get_with((network, video_id.to_owned()), Arc::default);
+        let mut counted = counted.lock().expect("network lock");
+        counted.retain(|&at| now.saturating_duration_since(at) < self.rules.dedupe_window);
+        if counted.len() >= max {
+            return false;
+        }
+        counted.push(now);
+        true
+    }
+
+    fn decide(&self, key: &SessionKey, network: NetworkKey, s: &mut Session, now: Instant) {
         if matches!(s.reason, Reason::Counted | Reason::Deduplicated) {
             return;
         }
@@ -291,6 +369,9 @@ impl Tracker {
                 .is_some_and(|at| now.saturating_duration_since(at) < self.rules.dedupe_window);
             if recent {
                 Reason::Deduplicated
+            } else if !self.admit(network, &s.video_id, now) {
+                // Not final: a later delivery counts once the network's window has room again.
+                Reason::NetworkCap
             } else {
                 self.counted.insert(key.clone(), now);
                 let view = CountedView {
@@ -330,6 +411,7 @@ impl Tracker {
 pub(crate) struct Observer {
     tracker: Arc<Tracker>,
     key: SessionKey,
+    network: NetworkKey,
     plan: Arc<Plan>,
     session: OnceLock<Option<Arc<Mutex<Session>>>>,
 }
@@ -342,7 +424,7 @@ impl Delivery for Observer {
 
     fn delivered(&self, offset: u64, len: u64) {
         if let Some(Some(session)) = self.session.get() {
-            self.tracker.deliver(&self.key, session, offset, len);
+            self.tracker.deliver(&self.key, self.network, session, offset, len);
         }
     }
 }
@@ -426,13 +508,34 @@ mod tests {
         ViewerKey::derive(&hmac::Key::new(hmac::HMAC_SHA256, b"v"), "test", &[n])
     }
 
+    /// The network every test viewer is in unless a test says otherwise.
+    fn home() -> NetworkKey {
+        network("192.0.2.1:1000")
+    }
+
+    fn network(addr: &str) -> NetworkKey {
+        NetworkKey::of(&hmac::Key::new(hmac::HMAC_SHA256, b"v"), Some(addr.parse().unwrap()))
+    }
+
     fn views(records: &mut mpsc::Receiver<Record>) -> usize {
         std::iter::from_fn(|| records.try_recv().ok()).filter(|r| matches!(r, Record::View(_))).count()
     }
 
     /// One response for `[start, end)` delivered in 256 KiB chunks.
     fn respond(tracker: &Arc<Tracker>, who: ViewerKey, plan: &Arc<Plan>, start: u64, end: u64) -> Reason {
-        let observer = tracker.observer(who, "video", plan.clone());
+        respond_in(tracker, home(), who, plan, start, end)
+    }
+
+    /// [`respond`] to a viewer in `network`.
+    fn respond_in(
+        tracker: &Arc<Tracker>,
+        network: NetworkKey,
+        who: ViewerKey,
+        plan: &Arc<Plan>,
+        start: u64,
+        end: u64,
+    ) -> Reason {
+        let observer = tracker.observer(who, network, "video", plan.clone());
         if observer.begin(false, end - start) {
             let mut at = start;
             while at < end {
@@ -450,9 +553,21 @@ mod tests {
 
     /// A player that fetches 10-second ranges in time with playback.
     async fn watch(tracker: &Arc<Tracker>, who: ViewerKey, plan: &Arc<Plan>, seconds: u64) -> Reason {
+        watch_from(tracker, home(), who, plan, 0, seconds).await
+    }
+
+    /// [`watch`] from media second `from` to `to`, in `network`.
+    async fn watch_from(
+        tracker: &Arc<Tracker>,
+        network: NetworkKey,
+        who: ViewerKey,
+        plan: &Arc<Plan>,
+        from: u64,
+        to: u64,
+    ) -> Reason {
         let mut last = Reason::BelowThreshold;
-        for chunk in (0..seconds).step_by(10) {
-            last = respond(tracker, who, plan, chunk * SECOND, ((chunk + 10).min(seconds)) * SECOND);
+        for chunk in (from..to).step_by(10) {
+            last = respond_in(tracker, network, who, plan, chunk * SECOND, ((chunk + 10).min(to)) * SECOND);
             tokio::time::advance(Duration::from_secs(10)).await;
         }
         last
@@ -495,6 +610,67 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn fetching_the_last_bytes_first_does_not_pace_the_rest() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 3600);
+        let end = 3600 * SECOND;
+        // The script: the last 4 KiB, a pause, then the whole file at once.
+        respond(&tracker, viewer(1), &plan, end - 4096, end);
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert_eq!(respond(&tracker, viewer(1), &plan, 0, end), Reason::TooFast);
+        assert_eq!(tracker.live("video")[0].reached.count_ones(), 10);
+        assert_eq!(views(&mut records), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_player_seeking_to_the_middle_then_watching_counts() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 3600);
+        // The first 20 s buffer, then a seek to 30:00 and 20 minutes watched from there.
+        respond(&tracker, viewer(1), &plan, 0, 20 * SECOND);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(watch_from(&tracker, home(), viewer(1), &plan, 1800, 3000).await, Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_player_seeking_back_and_forth_while_watching_counts() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 3600);
+        // Five minutes from 40:00 (at most two checkpoints), a look at the end, then back to the
+        // start for twenty minutes: three slices, so three checkpoints, whatever the secret.
+        watch_from(&tracker, home(), viewer(1), &plan, 2400, 2700).await;
+        respond(&tracker, viewer(1), &plan, 3590 * SECOND, 3600 * SECOND);
+        let reason = watch_from(&tracker, home(), viewer(1), &plan, 0, 1200).await;
+        assert_eq!(reason, Reason::Counted);
+        assert_eq!(views(&mut records), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_network_counts_at_most_max_per_network_views_per_window() {
+        let (tracker, mut records) = tracker();
+        let plan = plan(&tracker, 120);
+        let max = ViewRules::default().max_per_network;
+        let mut reasons = Vec::new();
+        for n in 0..20 {
+            // One /24: a script rotating its address's last octet, its User-Agent or its cookie.
+            let address = network(&format!("198.51.100.{n}:4000"));
+            reasons.push(watch_from(&tracker, address, viewer(n), &plan, 0, 120).await);
+        }
+        let counted = reasons.iter().filter(|&&r| r == Reason::Counted).count();
+        assert_eq!(counted, max as usize, "{reasons:?}");
+        assert!(reasons[max as usize..].iter().all(|&r| r == Reason::NetworkCap), "{reasons:?}");
+        assert_eq!(views(&mut records), max as usize);
+
+        let elsewhere = watch_from(&tracker, network("203.0.113.9:1"), viewer(100), &plan, 0, 120).await;
+        assert_eq!(elsewhere, Reason::Counted, "another network is not capped");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let later = watch_from(&tracker, network("198.51.100.77:1"), viewer(101), &plan, 0, 120).await;
+        assert_eq!(later, Reason::Counted, "the window has moved on");
+        assert_eq!(views(&mut records), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_player_buffering_a_short_video_ahead_still_counts() {
         let (tracker, mut records) = tracker();
         let plan = plan(&tracker, 20);
@@ -529,10 +705,10 @@ mod tests {
     async fn probes_and_head_requests_reach_nothing() {
         let (tracker, mut records) = tracker();
         let plan = plan(&tracker, 20);
-        let observer = tracker.observer(viewer(1), "video", plan.clone());
+        let observer = tracker.observer(viewer(1), home(), "video", plan.clone());
         assert!(!observer.begin(true, 20 * SECOND));
         assert_eq!(reason(&tracker, viewer(1)), Reason::Head);
-        let probe = tracker.observer(viewer(1), "video", plan.clone());
+        let probe = tracker.observer(viewer(1), home(), "video", plan.clone());
         assert!(!probe.begin(false, 2));
         probe.delivered(0, 2);
         assert_eq!(reason(&tracker, viewer(1)), Reason::Probe);
@@ -544,7 +720,7 @@ mod tests {
     async fn an_aborted_response_reaches_only_what_it_delivered() {
         let (tracker, _records) = tracker();
         let plan = plan(&tracker, 600);
-        let observer = tracker.observer(viewer(1), "video", plan.clone());
+        let observer = tracker.observer(viewer(1), home(), "video", plan.clone());
         assert!(observer.begin(false, 600 * SECOND));
         // The player closed the tab after 8 kB of a whole-file response.
         observer.delivered(0, 8 * 1024);

@@ -1,4 +1,5 @@
-//! View counting through the real server: players, probes, downloaders, restarts.
+//! View counting through the real server: players, probes, downloaders, restarts, and the
+//! gaming experiments of issue 12 (last bytes first, forged cookies, rotating User-Agents).
 
 use std::time::Duration;
 
@@ -31,8 +32,28 @@ async fn eventually(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> V
     panic!("condition never held: {}", views_of(app, id).await);
 }
 
-fn cookie(n: usize) -> String {
-    format!("kino_vid={}", format!("viewer{n:016}").replace(' ', "0"))
+/// A new viewer's `kino_vid=…` cookie, as a browser gets it: from the watch page.
+async fn new_viewer(app: &TestApp, id: &str) -> String {
+    let page = app.fetch(Protocol::Http2, Method::GET, &format!("/watch/{id}"), &[]).await;
+    assert_eq!(page.status, 200);
+    set_cookie_value(page.header("set-cookie").expect("the watch page sets the viewer cookie"))
+}
+
+/// `kino_vid=<value>` out of a `Set-Cookie` header.
+fn set_cookie_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap().trim();
+    assert!(pair.starts_with("kino_vid="), "{set_cookie}");
+    pair.to_owned()
+}
+
+fn reasons(views: &Value) -> Vec<&str> {
+    views["sessions"].as_array().unwrap().iter().map(|s| s["reason"].as_str().unwrap()).collect()
+}
+
+/// Whether the writer has stored every view the live sessions counted.
+fn settled(views: &Value) -> bool {
+    let counted = reasons(views).iter().filter(|&&r| r == "counted").count();
+    views["views"].as_u64() == Some(counted as u64)
 }
 
 /// What a browser does: a probe, then the whole file from the start.
@@ -47,10 +68,11 @@ async fn play(app: &TestApp, protocol: Protocol, url: &str, cookie: &str) {
 async fn a_player_gets_one_view_per_protocol_visible_with_its_reason() {
     let app = spawn_app_with(|c| c.views.pace = 0.0).await;
     let (id, url) = sample(&app).await;
-    for (n, protocol) in ALL_PROTOCOLS.into_iter().enumerate() {
-        play(&app, protocol, &url, &cookie(n)).await;
+    for protocol in ALL_PROTOCOLS {
+        let cookie = new_viewer(&app, &id).await;
+        play(&app, protocol, &url, &cookie).await;
         // Watching again at once is the same session: still one view.
-        play(&app, protocol, &url, &cookie(n)).await;
+        play(&app, protocol, &url, &cookie).await;
     }
     let views = eventually(&app, &id, |v| v["views"] == 3).await;
     assert_eq!(views["unique_viewers"], 3);
@@ -71,8 +93,9 @@ async fn a_client_pulling_at_full_speed_is_too_fast() {
     // No slack: the 20-second sample stands for a long film fetched far faster than real time.
     let app = spawn_app_with(|c| c.views.slack = Duration::ZERO).await;
     let (id, url) = sample(&app).await;
-    for (n, protocol) in ALL_PROTOCOLS.into_iter().enumerate() {
-        app.fetch(protocol, Method::GET, &url, &[("cookie", &cookie(n))]).await;
+    for protocol in ALL_PROTOCOLS {
+        let cookie = new_viewer(&app, &id).await;
+        app.fetch(protocol, Method::GET, &url, &[("cookie", &cookie)]).await;
     }
     let views = eventually(&app, &id, |v| v["sessions"].as_array().unwrap().len() == 3).await;
     assert_eq!(views["views"], 0);
@@ -85,8 +108,9 @@ async fn a_client_pulling_at_full_speed_is_too_fast() {
 async fn probes_and_head_requests_reach_nothing() {
     let app = spawn_app_with(|c| c.views.pace = 0.0).await;
     let (id, url) = sample(&app).await;
-    app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &cookie(1))]).await;
-    app.fetch(Protocol::Http3, Method::HEAD, &url, &[("cookie", &cookie(2))]).await;
+    let (one, two) = (new_viewer(&app, &id).await, new_viewer(&app, &id).await);
+    app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &one)]).await;
+    app.fetch(Protocol::Http3, Method::HEAD, &url, &[("cookie", &two)]).await;
     let views = eventually(&app, &id, |v| v["sessions"].as_array().unwrap().len() == 2).await;
     assert_eq!(views["views"], 0);
     let mut reasons: Vec<&str> =
@@ -96,18 +120,18 @@ async fn probes_and_head_requests_reach_nothing() {
 }
 
 #[tokio::test]
-async fn a_new_viewer_gets_a_private_secure_cookie_on_streams_only() {
+async fn a_new_viewer_gets_a_private_secure_cookie_on_streams_not_on_media() {
     let app = spawn_app_with(|_| {}).await;
-    let (_, url) = sample(&app).await;
+    let (id, url) = sample(&app).await;
     let stream = app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1")]).await;
     let set = stream.header("set-cookie").expect("a viewer cookie");
     for part in ["kino_vid=", "HttpOnly", "SameSite=Lax", "Secure"] {
         assert!(set.contains(part), "{set}");
     }
     assert!(stream.header("cache-control").unwrap().starts_with("private"));
-    let with_cookie = app
-        .fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &cookie(7))])
-        .await;
+    let cookie = new_viewer(&app, &id).await;
+    let with_cookie =
+        app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &cookie)]).await;
     assert_eq!(with_cookie.header("set-cookie"), None);
     let media =
         app.fetch(Protocol::Http2, Method::GET, "/media/sample-h264.mp4", &[("range", "bytes=0-1")]).await;
@@ -119,7 +143,7 @@ async fn counts_and_ended_sessions_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_in(dir.path(), |c| c.views.pace = 0.0).await;
     let (id, url) = sample(&app).await;
-    play(&app, Protocol::Http1, &url, &cookie(1)).await;
+    play(&app, Protocol::Http1, &url, &new_viewer(&app, &id).await).await;
     eventually(&app, &id, |v| v["views"] == 1).await;
     app.shutdown().await.unwrap();
 
@@ -134,4 +158,166 @@ async fn counts_and_ended_sessions_survive_a_restart() {
         "{views}"
     );
     assert!(ended["covered_ms"].as_u64().unwrap() >= 19_000, "{views}");
+}
+
+#[tokio::test]
+async fn the_watch_page_sets_the_viewer_cookie_that_streams_accept() {
+    let app = spawn_app_with(|_| {}).await;
+    let (id, url) = sample(&app).await;
+    let page = app.fetch(Protocol::Http2, Method::GET, &format!("/watch/{id}"), &[]).await;
+    let set = page.header("set-cookie").expect("a viewer cookie on the page");
+    for part in ["kino_vid=", "HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(page.header("cache-control").unwrap().starts_with("private"));
+    let cookie = set_cookie_value(set);
+
+    // The player's first range request carries it: no second cookie, on any protocol.
+    for protocol in ALL_PROTOCOLS {
+        let stream =
+            app.fetch(protocol, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &cookie)]).await;
+        assert_eq!(stream.status, 206);
+        assert_eq!(stream.header("set-cookie"), None, "{protocol:?}");
+    }
+    let again =
+        app.fetch(Protocol::Http3, Method::GET, &format!("/watch/{id}"), &[("cookie", &cookie)]).await;
+    assert_eq!(again.header("set-cookie"), None, "a returning viewer keeps the cookie");
+
+    let plain = app.plain().get(app.plain_url(&format!("/watch/{id}"))).send().await.unwrap();
+    let set = plain.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("kino_vid=") && !set.contains("Secure"), "plain HTTP: not Secure: {set}");
+}
+
+#[tokio::test]
+async fn twenty_clients_fetching_the_last_4_kib_first_gain_no_views() {
+    // The issue's experiment. No slack and pace 2: the 20-second sample stands for a long film
+    // (with the default 60 s slack any 20 s clip may arrive at once), and the margin keeps a
+    // slow machine's transfer from ever looking like watching. No network cap: pace alone.
+    let app = spawn_app_with(|c| {
+        c.views.slack = Duration::ZERO;
+        c.views.pace = 2.0;
+        c.views.max_per_network = 0;
+    })
+    .await;
+    let (id, url) = sample(&app).await;
+    let mut cookies = Vec::new();
+    for _ in 0..20 {
+        cookies.push(new_viewer(&app, &id).await);
+    }
+    let scripts = cookies.iter().enumerate().map(|(n, cookie)| {
+        let (app, url) = (&app, &url);
+        async move {
+            let protocol = ALL_PROTOCOLS[n % 3];
+            let tail =
+                app.fetch(protocol, Method::GET, url, &[("range", "bytes=-4096"), ("cookie", cookie)]).await;
+            assert_eq!((tail.status.as_u16(), tail.body.len()), (206, 4096));
+            let whole = app.fetch(protocol, Method::GET, url, &[("cookie", cookie)]).await;
+            assert_eq!((whole.status.as_u16(), whole.body.len()), (200, 1_026_409));
+        }
+    });
+    futures_util::future::join_all(scripts).await;
+    let views = eventually(&app, &id, |v| v["sessions"].as_array().unwrap().len() == 20).await;
+    assert!(reasons(&views).iter().all(|&r| r == "too_fast"), "{views}");
+    assert!(views["sessions"].as_array().unwrap().iter().all(|s| s["checkpoints_reached"] == 10));
+    assert_eq!(views["views"], 0, "{views}");
+}
+
+#[tokio::test]
+async fn a_player_keeping_the_pace_still_counts_once() {
+    // The same rules scaled to run in seconds: pace 0.1 without slack. The player fetches the
+    // file in twentieths (about a media second each) every 200 ms, twice the pace. Real time
+    // passes here because the server under test keeps real time.
+    let app = spawn_app_with(|c| {
+        c.views.slack = Duration::ZERO;
+        c.views.pace = 0.1;
+    })
+    .await;
+    let (id, url) = sample(&app).await;
+    let cookie = new_viewer(&app, &id).await;
+    let size: u64 = 1_026_409;
+    let probe =
+        app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &cookie)]).await;
+    assert_eq!(probe.status, 206);
+    let mut pace = tokio::time::interval(Duration::from_millis(200));
+    for part in 0..20 {
+        pace.tick().await;
+        let range = format!("bytes={}-{}", part * size / 20, (part + 1) * size / 20 - 1);
+        let chunk =
+            app.fetch(Protocol::Http2, Method::GET, &url, &[("range", &range), ("cookie", &cookie)]).await;
+        assert_eq!(chunk.status, 206);
+    }
+    let views = eventually(&app, &id, |v| v["views"] == 1).await;
+    assert_eq!(reasons(&views), ["counted"], "{views}");
+}
+
+#[tokio::test]
+async fn twenty_forged_cookies_from_one_client_are_one_viewer() {
+    // No network cap: the signature alone must tell the forgeries apart from viewers.
+    let app = spawn_app_with(|c| {
+        c.views.pace = 0.0;
+        c.views.max_per_network = 0;
+    })
+    .await;
+    let (id, url) = sample(&app).await;
+    let genuine = new_viewer(&app, &id).await;
+    let (genuine_id, _tag) = genuine.split_once('.').unwrap();
+    let mut replaced = Vec::new();
+    for n in 0..20 {
+        // Well-formed values: the old unsigned shape, made-up tags, and a real id with a bad tag.
+        let forged = match n % 3 {
+            0 => format!("kino_vid=viewer{n:016}"),
+            1 => format!("kino_vid=forged{n:016}.{}", "A".repeat(43)),
+            _ => format!("{genuine_id}.{n:0>43}"),
+        };
+        let protocol = ALL_PROTOCOLS[n % 3];
+        let probe =
+            app.fetch(protocol, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &forged)]).await;
+        replaced.push(probe.header("set-cookie").map(set_cookie_value).is_some_and(|fresh| fresh != forged));
+        play(&app, protocol, &url, &forged).await;
+    }
+    let views = eventually(&app, &id, settled).await;
+    assert_eq!(views["views"], 1, "{views}");
+    assert_eq!(views["unique_viewers"], 1, "{views}");
+    assert_eq!(reasons(&views), ["counted"], "one IP + User-Agent is one session: {views}");
+    assert!(replaced.iter().all(|&r| r), "each forged cookie gets a signed one instead");
+}
+
+#[tokio::test]
+async fn twenty_cookie_less_clients_rotating_user_agent_count_max_per_network() {
+    let app = spawn_app_with(|c| c.views.pace = 0.0).await;
+    let max = kino::Config::for_tests(std::path::Path::new(".")).views.max_per_network;
+    assert_eq!(max, 5, "the documented default");
+    let (id, url) = sample(&app).await;
+    for n in 0..20 {
+        let agent = format!("scripted-client/{n}");
+        let protocol = ALL_PROTOCOLS[n % 3];
+        for range in ["bytes=0-1", "bytes=0-"] {
+            let response =
+                app.fetch(protocol, Method::GET, &url, &[("range", range), ("user-agent", &agent)]).await;
+            assert_eq!(response.status, 206);
+        }
+    }
+    let views = eventually(&app, &id, settled).await;
+    assert_eq!(views["views"], 5, "{views}");
+    let reasons = reasons(&views);
+    assert_eq!(reasons.len(), 20, "twenty viewers: {views}");
+    assert_eq!(reasons.iter().filter(|&&r| r == "counted").count(), 5, "{views}");
+    assert_eq!(reasons.iter().filter(|&&r| r == "network_cap").count(), 15, "{views}");
+    assert_eq!(views["unique_viewers"], 5);
+}
+
+#[tokio::test]
+async fn twenty_genuine_cookies_collected_by_one_client_count_max_per_network() {
+    // The next script after forgeries fail: fetch the watch page twenty times for twenty real
+    // signed cookies. Each is a viewer of its own; the network cap still holds them to five.
+    let app = spawn_app_with(|c| c.views.pace = 0.0).await;
+    let (id, url) = sample(&app).await;
+    for n in 0..20 {
+        let cookie = new_viewer(&app, &id).await;
+        play(&app, ALL_PROTOCOLS[n % 3], &url, &cookie).await;
+    }
+    let views = eventually(&app, &id, settled).await;
+    assert_eq!(views["views"], 5, "{views}");
+    let reasons = reasons(&views);
+    assert_eq!(reasons.iter().filter(|&&r| r == "network_cap").count(), 15, "{views}");
 }
