@@ -24,7 +24,7 @@ pub(crate) use interpolate::interpolate;
 pub use listen::ListenAddr;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits", "views"];
+const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -76,6 +76,24 @@ pub struct Config {
     pub limits: Limits,
     /// The rules that turn delivered bytes into views.
     pub views: ViewRules,
+    /// Image processing.
+    #[serde(default)]
+    pub images: ImageConfig,
+}
+
+/// Image processing (`POST /api/images`, `GET /images/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// Memory all image jobs may hold at once, bytes, by each job's estimate from its header;
+    /// jobs wait for their share, and one needing more than all of it is refused (413).
+    pub memory_budget: u64,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        // One 49 MP RGB photo (147 MB decoded, ~240 MB estimated) at a time, or many small ones.
+        Self { memory_budget: 256 * 1024 * 1024 }
+    }
 }
 
 /// When delivered bytes count as a view (see ARCHITECTURE.md §4 and the `views` module).
@@ -216,6 +234,7 @@ impl Config {
             },
             limits: Limits::default(),
             views: ViewRules::default(),
+            images: ImageConfig::default(),
         }
     }
 
@@ -275,6 +294,9 @@ impl Config {
         }
         if !(views.pace.is_finite() && views.pace >= 0.0) {
             bail!("views.pace must be a number ≥ 0");
+        }
+        if self.images.memory_budget < 1 << 20 {
+            bail!("images.memory_budget must be at least 1 MiB (1048576 bytes)");
         }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");

@@ -115,6 +115,10 @@ impl IntoResponse for AppError {
         if let Self::TusVersion(version) = self {
             response.headers_mut().insert("tus-version", HeaderValue::from_static(version));
         }
+        if let Self::Unavailable(_) = self {
+            // RFC 9110 §10.2.3: when to try again; a second suits shed load and a draining node.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Self::RangeNotSatisfiable(len) = self {
             // RFC 9110 §15.5.17: a 416 says how long the representation is.
             let value = HeaderValue::from_str(&format!("bytes */{len}")).expect("digits are a valid header");

@@ -22,7 +22,8 @@
 //! - `db`: the sqlx pool, migrations and the model functions of each table.
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
 //! - `ingest`: streaming uploads and the MP4 faststart rewrite.
-//! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool.
+//! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
+//!   memory budget, and the image service (uploads, variants, renditions).
 //! - `middleware`: access log, panic catcher, `Alt-Svc`.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.

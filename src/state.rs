@@ -6,10 +6,10 @@ use axum::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::images::ImageService;
 use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::metrics::Stats;
-use crate::routes::images::ImageStore;
 use crate::views::tracker::Tracker;
 
 /// State every handler and middleware can reach: one reference count to clone, because every
@@ -31,8 +31,8 @@ pub(crate) struct Services {
     pub(crate) library: Arc<Library>,
     /// The view tracker.
     pub(crate) views: Arc<Tracker>,
-    /// Image storage, workers and cache.
-    pub(crate) images: Arc<ImageStore>,
+    /// Image storage, workers, memory budget and cache.
+    pub(crate) images: Arc<ImageService>,
     /// Resumable uploads in progress.
     pub(crate) tus: Arc<TusStore>,
 }
@@ -47,7 +47,8 @@ impl AppState {
     ) -> Self {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
-        let images = ImageStore::new(&config.data_dir);
+        let images =
+            ImageService::new(&config.data_dir, library.db().pool().clone(), config.images.memory_budget);
         let tus = Arc::new(
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );

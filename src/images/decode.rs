@@ -2,24 +2,71 @@
 
 use std::io::Cursor;
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
-use super::{Format, ImageError, Limits, jpeg};
+use super::{Format, ImageError, Limits, jpeg, metadata};
 
 /// The most RGBA bytes the `gif` crate decodes into per frame: its default memory limit, which
 /// `image`'s `GifDecoder` offers no way to raise. A larger GIF would fail mid-decode as if it were
 /// corrupt, so it is refused on the header as too large instead (12.5 MP).
 const GIF_MAX_FRAME_BYTES: u64 = 50_000_000;
 
-/// Reads the header only: the format and the declared dimensions, before any pixel is decoded.
+/// What a header declares, read before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// The format, from the magic bytes.
+    pub(crate) format: Format,
+    /// Declared width (for a GIF, the logical screen's), before orientation.
+    pub(crate) width: u32,
+    /// Declared height, before orientation.
+    pub(crate) height: u32,
+    /// Bytes of the decoded pixels: width × height × bytes per pixel of the decoder's output.
+    pub(crate) decoded_bytes: u64,
+    /// Whether the pixels have an alpha channel.
+    pub(crate) has_alpha: bool,
+    /// Whether the EXIF orientation turns the image by a quarter, swapping its sides.
+    pub(crate) quarter_turn: bool,
+}
+
+impl Header {
+    /// The most memory processing this image may take at once, `input_len` bytes of it
+    /// included: the input, the decoded pixels, and either a second full buffer (a quarter turn
+    /// builds a new one; with alpha the resizer premultiplies a full copy and the PNG master is
+    /// held while variants are made) or half of one (resize scratch, the encoded master,
+    /// decoder scratch such as WebP's YUV planes), plus 1 MiB of fixed overhead.
+    pub(crate) fn peak_bytes(&self, input_len: usize) -> u64 {
+        let decoded = self.decoded_bytes;
+        let extra = if self.has_alpha || self.quarter_turn { decoded } else { decoded / 2 };
+        (input_len as u64).saturating_add(decoded).saturating_add(extra).saturating_add(1 << 20)
+    }
+}
+
+/// Reads the header only: the format, the declared size and what decoding will hold.
 ///
-/// For a GIF the dimensions are the logical screen's. Header reads are bounded: JPEG stops at
-/// the first scan, PNG at the first `IDAT` (with the IHDR checked before anything else), WebP
+/// Header reads are bounded: JPEG stops at the first scan, PNG at the first `IDAT` (with the
+/// IHDR checked before anything else and its metadata measured first, see `metadata`), WebP
 /// walks chunk headers, GIF stops at the first image descriptor.
-pub(crate) fn probe(bytes: &[u8], limits: &Limits) -> Result<(Format, u32, u32), ImageError> {
-    let (format, decoder) = open(bytes, limits)?;
+pub(crate) fn probe(bytes: &[u8], limits: &Limits) -> Result<Header, ImageError> {
+    let (format, mut decoder) = open(bytes, limits)?;
     let (width, height) = decoder.dimensions();
-    Ok((format, width, height))
+    let color = decoder.color_type();
+    let orientation = decoder.orientation().map_err(ImageError::from_decoding)?;
+    let quarter_turn = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    Ok(Header {
+        format,
+        width,
+        height,
+        decoded_bytes: decoder.total_bytes(),
+        has_alpha: color.has_alpha(),
+        quarter_turn,
+    })
 }
 
 /// Decodes with strict limits, applies the EXIF orientation and drops all metadata.
@@ -49,6 +96,9 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Imag
 fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Format, impl ImageDecoder + 'a), ImageError> {
     limits.check_bytes(bytes.len())?;
     let format = Format::from_magic(bytes).ok_or(ImageError::Unsupported)?;
+    if format == Format::Png {
+        metadata::check_png(bytes, limits)?;
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.into_image_format());
     // PNG must get the side limits now: its decoder checks them on the IHDR, before reading on
     // to the first IDAT. The others read their header first, so they are checked just below,
@@ -59,7 +109,7 @@ fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Format, impl ImageDecod
         header_limits.max_image_height = None;
     }
     reader.limits(header_limits);
-    let decoder = reader.into_decoder().map_err(|error| match error {
+    let mut decoder = reader.into_decoder().map_err(|error| match error {
         // Only the PNG path gets here, before the declared size is known to us.
         image::ImageError::Limits(ref limit)
             if limit.kind() == image::error::LimitErrorKind::DimensionError =>
@@ -72,6 +122,11 @@ fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Format, impl ImageDecod
     })?;
     let (width, height) = decoder.dimensions();
     limits.check_dimensions(width, height)?;
+    if matches!(format, Format::Jpeg | Format::WebP) {
+        // Stored uncompressed, so bounded by the file; refused for the same limit as PNG's.
+        let profile = decoder.icc_profile().map_err(ImageError::from_decoding)?;
+        metadata::check_profile_len(profile.map_or(0, |p| p.len()), limits)?;
+    }
     let rgba_bytes = u64::from(width) * u64::from(height) * 4;
     if format == Format::Gif && rgba_bytes > GIF_MAX_FRAME_BYTES {
         return Err(ImageError::TooLarge {
@@ -167,24 +222,44 @@ mod tests {
         }
     }
 
-    /// A zlib stream of `len` zero bytes, small however long: one fixed-Huffman block of a
-    /// literal 0 then 258-byte copies at distance 1 (13 bits per 258 bytes).
+    /// A zlib stream of `len` zero bytes at deflate's best ratio (about 1030:1, so 1 GiB takes
+    /// 1 MB): one dynamic-Huffman block whose codes are literal 0 and end-of-block (2 bits each)
+    /// and length 258 and distance 1 (1 bit each), so each 258-byte copy costs 2 bits.
     fn zlib_zeros(len: u64) -> Vec<u8> {
         let mut bits = BitWriter { out: vec![0x78, 0x01], acc: 0, bits: 0 };
         bits.put(1, 1); // BFINAL
-        bits.put(1, 2); // BTYPE = 01, fixed Huffman codes
-        let literal_zero = |bits: &mut BitWriter| bits.code(0x30, 8); // literals 0..=143: 8 bits from 0x30
-        literal_zero(&mut bits);
+        bits.put(2, 2); // BTYPE = 10, dynamic Huffman codes
+        bits.put(29, 5); // HLIT: 286 literal/length codes, up to 285 (length 258)
+        bits.put(1, 5); // HDIST: 2 distance codes
+        bits.put(14, 4); // HCLEN: 18 code length codes, in the order 16 17 18 0 8 7 9 6 10 5 11 4 12 3 13 2 14 1
+        for symbol in [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1] {
+            // Code lengths 0, 1, 2 and 18 (a run of zeros) get 2-bit codes: 00, 01, 10, 11.
+            bits.put(if matches!(symbol, 0 | 1 | 2 | 18) { 2 } else { 0 }, 3);
+        }
+        let zeros = |bits: &mut BitWriter, count: u64| {
+            bits.code(0b11, 2);
+            bits.put(count - 11, 7);
+        };
+        bits.code(0b10, 2); // literal 0: length 2
+        zeros(&mut bits, 138); // literals 1..=255: unused
+        zeros(&mut bits, 117);
+        bits.code(0b10, 2); // end of block: length 2
+        zeros(&mut bits, 28); // lengths 257..=284: unused
+        bits.code(0b01, 2); // length 258 (code 285): length 1
+        bits.code(0b01, 2); // distance codes 0 and 1: length 1 each
+        bits.code(0b01, 2);
+        // Canonical codes: 285 → 0, literal 0 → 10, end of block → 11; distance 1 → 0.
+        bits.code(0b10, 2);
         let mut left = len - 1;
         while left >= 258 {
-            bits.code(0xC0 + (285 - 280), 8); // length 258 is code 285 (280..=287: 8 bits from 0xC0)
-            bits.code(0, 5); // distance 1 is distance code 0
+            bits.code(0, 1);
+            bits.code(0, 1);
             left -= 258;
         }
         for _ in 0..left {
-            literal_zero(&mut bits);
+            bits.code(0b10, 2);
         }
-        bits.code(0, 7); // end of block, code 256
+        bits.code(0b11, 2);
         bits.put(0, 7); // pad to a byte
         let mut out = bits.out;
         // Adler-32 of zeros: a stays 1, b adds 1 per byte.
@@ -203,6 +278,45 @@ mod tests {
         out
     }
 
+    fn declared(header: Header) -> (Format, u32, u32) {
+        (header.format, header.width, header.height)
+    }
+
+    /// A 1×1 greyscale PNG whose `iCCP` profile inflates to `profile_len` zero bytes.
+    fn png_with_profile(profile_len: u64) -> Vec<u8> {
+        let mut out = png_header(1, 1);
+        let mut iccp = b"bomb\0\0".to_vec();
+        iccp.extend_from_slice(&zlib_zeros(profile_len));
+        png_chunk(&mut out, b"iCCP", &iccp);
+        png_chunk(&mut out, b"IDAT", &zlib_zeros(2));
+        png_chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    #[test]
+    fn icc_profile_inflating_to_1_gib_is_too_large_at_probe_in_milliseconds() {
+        let bomb = png_with_profile(1 << 30);
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let (result, elapsed) = timed(|| probe(&bomb, &Limits::default()));
+        eprintln!("{} byte PNG with a 1 GiB profile refused in {elapsed:?}", bomb.len());
+        let Err(ImageError::TooLarge { reason }) = &result else { panic!("{result:?}") };
+        assert!(reason.contains("ICC profile"), "{reason}");
+        assert!(elapsed < Duration::from_millis(500), "took {elapsed:?}");
+        // A real-sized profile is fine and dropped.
+        assert_eq!(decode(&png_with_profile(3144), &Limits::default()).unwrap().width(), 1);
+    }
+
+    #[test]
+    fn header_reports_what_decoding_holds() {
+        let rgba = encoded(&DynamicImage::new_rgba8(10, 10), ImageFormat::Png);
+        let header = probe(&rgba, &Limits::default()).unwrap();
+        assert_eq!((header.decoded_bytes, header.has_alpha, header.quarter_turn), (400, true, false));
+        assert_eq!(header.peak_bytes(100), 100 + 400 + 400 + (1 << 20));
+        let grey = probe(&black_png(100, 10), &Limits::default()).unwrap();
+        assert_eq!((grey.decoded_bytes, grey.has_alpha), (1000, false));
+        assert_eq!(grey.peak_bytes(0), 1000 + 500 + (1 << 20));
+    }
+
     fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
         let start = Instant::now();
         let out = f();
@@ -218,9 +332,9 @@ mod tests {
             (ImageFormat::WebP, Format::WebP),
         ] {
             let bytes = encoded(&image, format);
-            assert_eq!(probe(&bytes, &Limits::default()).unwrap(), (expected, 7, 5));
+            assert_eq!(declared(probe(&bytes, &Limits::default()).unwrap()), (expected, 7, 5));
         }
-        assert_eq!(probe(&landscape_jpeg(), &Limits::default()).unwrap(), (Format::Jpeg, 40, 20));
+        assert_eq!(declared(probe(&landscape_jpeg(), &Limits::default()).unwrap()), (Format::Jpeg, 40, 20));
     }
 
     #[test]
@@ -411,7 +525,9 @@ mod tests {
         rotated.extend_from_slice(&plain[2..]);
 
         // The header still says 40×20: orientation is applied to pixels, not declared sizes.
-        assert_eq!(probe(&rotated, &Limits::default()).unwrap(), (Format::Jpeg, 40, 20));
+        let header = probe(&rotated, &Limits::default()).unwrap();
+        assert_eq!(declared(header), (Format::Jpeg, 40, 20));
+        assert!(header.quarter_turn);
         let image = decode(&rotated, &Limits::default()).unwrap().to_rgb8();
         assert_eq!((image.width(), image.height()), (20, 40));
         // 90° clockwise: the left (red) half is now on top.

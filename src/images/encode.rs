@@ -22,6 +22,8 @@ pub(crate) fn encode(image: &DynamicImage, format: OutputFormat, quality: u8) ->
             let encoder = JpegEncoder::new_with_quality(&mut out, quality);
             match image {
                 DynamicImage::ImageLuma8(gray) => gray.write_with_encoder(encoder),
+                // No copy: at 49 MP one is 147 MB, which the memory budget does not count.
+                DynamicImage::ImageRgb8(rgb) => rgb.write_with_encoder(encoder),
                 _ if image.color().has_alpha() => flatten_on_white(image).write_with_encoder(encoder),
                 _ => image.to_rgb8().write_with_encoder(encoder),
             }

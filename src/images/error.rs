@@ -15,7 +15,11 @@ pub(crate) enum ImageError {
     /// The bytes claim a supported format but do not decode (truncated, malformed).
     #[error("corrupt image: {0}")]
     Corrupt(String),
-    /// The CPU pool's queue is full; the caller should shed the request (503).
+    /// No stored image has this id.
+    #[error("no such image")]
+    NotFound,
+    /// The CPU pool's queue is full, or the memory budget stayed taken too long; the caller
+    /// should shed the request (503).
     #[error("image workers are busy")]
     Busy,
     /// A failure that is ours, not the input's (an encoder error, a lost worker).

@@ -37,6 +37,11 @@ impl Format {
         }
     }
 
+    /// The name stored for this format: its media subtype (`jpeg`, `png`, `webp`, `gif`).
+    pub(crate) fn name(self) -> &'static str {
+        self.mime().trim_start_matches("image/")
+    }
+
     /// The `image` crate's name for this format.
     pub(crate) fn into_image_format(self) -> image::ImageFormat {
         match self {

@@ -14,6 +14,10 @@ pub(crate) struct Limits {
     pub(crate) max_frames: u32,
     /// Most bytes a decoder may allocate at once, the output buffer included.
     pub(crate) max_alloc: u64,
+    /// Largest accepted ICC profile, inflated.
+    pub(crate) max_icc_profile: u64,
+    /// Most bytes of PNG text and EXIF chunks, as stored.
+    pub(crate) max_metadata: u64,
 }
 
 impl Default for Limits {
@@ -30,6 +34,12 @@ impl Default for Limits {
             max_frames: 1,
             // image's default; 50 MP RGBA (200 MB) fits with room for decoder scratch.
             max_alloc: 512 * 1024 * 1024,
+            // Firefox's qcms refuses profiles over 4 MiB; display profiles are 0.5–4 KiB and
+            // the largest CMYK print profiles about 2 MB. Profiles are dropped, not applied.
+            max_icc_profile: 4 * 1024 * 1024,
+            // Room for the bloated XMP some editors write, while a decoder's copies of it stay
+            // a few MB.
+            max_metadata: 4 * 1024 * 1024,
         }
     }
 }

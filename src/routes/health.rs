@@ -36,7 +36,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
 
 /// Request statistics in the Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.stats.render())
+    let mut text = state.stats.render();
+    state.images.render_metrics(&mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::common::{TestApp, rss_bytes, spawn_app};
+use crate::common::{TestApp, rss_bytes, spawn_app, spawn_app_with};
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/media/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -198,4 +198,209 @@ fn rotated_jpeg() -> Vec<u8> {
     out.extend_from_slice(&jpeg[2..]);
     let _ = Bytes::new();
     out
+}
+
+/// A 1×1 greyscale PNG carrying `chunks` between its IHDR and its pixels, CRCs and all.
+fn png_with_chunks(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut put = |kind: &[u8; 4], data: &[u8]| {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    };
+    put(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+    for (kind, data) in chunks {
+        put(kind, data);
+    }
+    put(b"IDAT", &zlib_zeros(2)); // the row's filter byte and its one pixel
+    put(b"IEND", &[]);
+    png
+}
+
+/// An `iCCP` chunk whose profile inflates to `len` bytes.
+fn iccp_bomb(len: u64) -> (&'static [u8; 4], Vec<u8>) {
+    let mut data = b"bomb\0\0".to_vec(); // keyword, NUL, compression method 0
+    data.extend_from_slice(&zlib_zeros(len));
+    (b"iCCP", data)
+}
+
+/// Writes deflate bits least-significant first (RFC 1951 §3.1.1).
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u64,
+    bits: u32,
+}
+
+impl BitWriter {
+    fn put(&mut self, value: u64, count: u32) {
+        self.acc |= value << self.bits;
+        self.bits += count;
+        while self.bits >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.bits -= 8;
+        }
+    }
+
+    /// A Huffman code, which deflate packs most-significant bit first.
+    fn code(&mut self, code: u64, len: u32) {
+        self.put(code.reverse_bits() >> (64 - len), len);
+    }
+}
+
+/// A zlib stream of `len` zero bytes at deflate's best ratio (1 GiB in about 1 MB): one
+/// dynamic-Huffman block in which each 258-byte copy at distance 1 costs 2 bits.
+fn zlib_zeros(len: u64) -> Vec<u8> {
+    let mut bits = BitWriter { out: vec![0x78, 0x01], acc: 0, bits: 0 };
+    bits.put(1, 1); // BFINAL
+    bits.put(2, 2); // dynamic Huffman codes
+    bits.put(29, 5); // 286 literal/length codes
+    bits.put(1, 5); // 2 distance codes
+    bits.put(14, 4); // 18 code length codes
+    for symbol in [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1] {
+        bits.put(if matches!(symbol, 0 | 1 | 2 | 18) { 2 } else { 0 }, 3);
+    }
+    let zeros = |bits: &mut BitWriter, count: u64| {
+        bits.code(0b11, 2);
+        bits.put(count - 11, 7);
+    };
+    bits.code(0b10, 2); // literal 0: length 2
+    zeros(&mut bits, 138);
+    zeros(&mut bits, 117);
+    bits.code(0b10, 2); // end of block: length 2
+    zeros(&mut bits, 28);
+    bits.code(0b01, 2); // length 258: length 1
+    bits.code(0b01, 2); // two distance codes of length 1
+    bits.code(0b01, 2);
+    bits.code(0b10, 2); // the first byte, a literal 0
+    let mut left = len - 1;
+    while left >= 258 {
+        bits.code(0, 2); // length 258 (code 0), distance 1 (code 0)
+        left -= 258;
+    }
+    for _ in 0..left {
+        bits.code(0b10, 2);
+    }
+    bits.code(0b11, 2); // end of block
+    bits.put(0, 7);
+    let mut out = bits.out;
+    out.extend_from_slice(&((((len % 65_521) as u32) << 16) | 1).to_be_bytes());
+    out
+}
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.h2().get(app.tls_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
+    line.unwrap_or_else(|| panic!("{name} missing from /metrics"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn icc_profile_bomb_is_refused_with_413_and_bounded_memory() {
+    let app = spawn_app().await;
+    let bomb = png_with_chunks(&[iccp_bomb(1 << 30)]);
+    assert!(bomb.len() < 1_100_000, "{} bytes", bomb.len());
+    let before = rss_bytes();
+    let started = Instant::now();
+    let (status, body) = upload(&app, bomb).await;
+    let (elapsed, growth) = (started.elapsed(), rss_bytes().saturating_sub(before));
+    eprintln!("1 GiB ICC bomb: {status} in {elapsed:?}, RSS +{} MB", growth >> 20);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("ICC profile"), "{body}");
+    assert!(growth < 64 << 20, "RSS grew {} MB", growth >> 20);
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    // A real-sized profile (sRGB's is 3 KiB) is accepted, and dropped with the other metadata.
+    let (status, body) = upload(&app, png_with_chunks(&[iccp_bomb(3144)])).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn four_icc_bombs_at_once_stay_under_128_mb_and_healthz_stays_fast() {
+    let app = spawn_app().await;
+    let bomb = png_with_chunks(&[iccp_bomb(1 << 30)]);
+    let before = rss_bytes();
+    let bombs = futures_util::future::join_all((0..4).map(|_| upload(&app, bomb.clone())));
+    let health = async {
+        // /healthz, timed while the bombs are being read and refused.
+        let mut slowest = Duration::ZERO;
+        for _ in 0..10 {
+            let started = Instant::now();
+            let response = app.h2().get(app.tls_url("/healthz")).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            slowest = slowest.max(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        slowest
+    };
+    let (results, slowest) = tokio::join!(bombs, health);
+    let growth = rss_bytes().saturating_sub(before);
+    eprintln!("four ICC bombs: RSS +{} MB, slowest /healthz {slowest:?}", growth >> 20);
+    for (status, body) in results {
+        assert_eq!(status, 413, "{body}");
+    }
+    assert!(growth < 128 << 20, "RSS grew {} MB", growth >> 20);
+    assert!(slowest < Duration::from_secs(2), "/healthz took {slowest:?}");
+}
+
+#[tokio::test]
+async fn text_bombs_are_never_inflated_and_oversized_metadata_is_refused() {
+    let app = spawn_app().await;
+    // zTXt: keyword, NUL, method 0, zlib text. iTXt: keyword, NUL, compressed flag 1, method 0,
+    // empty language tag and translated keyword (two NULs), zlib text.
+    let mut ztxt = b"Comment\0\0".to_vec();
+    ztxt.extend_from_slice(&zlib_zeros(1 << 30));
+    let mut itxt = b"XML:com.adobe.xmp\0\x01\0\0\0".to_vec();
+    itxt.extend_from_slice(&zlib_zeros(1 << 30));
+    for (name, chunk) in [("zTXt", (b"zTXt", ztxt)), ("iTXt", (b"iTXt", itxt))] {
+        let before = rss_bytes();
+        let (status, body) = upload(&app, png_with_chunks(&[chunk])).await;
+        let growth = rss_bytes().saturating_sub(before);
+        eprintln!("1 GiB {name} bomb: {status}, RSS +{} MB", growth >> 20);
+        // The text is dropped unread, so the image itself is fine.
+        assert_eq!(status, 201, "{name}: {body}");
+        assert!(growth < 64 << 20, "{name}: RSS grew {} MB", growth >> 20);
+    }
+    // 8 MiB of EXIF is over the 4 MiB metadata limit: refused before a decoder copies it.
+    let exif = (b"eXIf", vec![0u8; 8 << 20]);
+    let (status, body) = upload(&app, png_with_chunks(&[exif])).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("metadata"), "{body}");
+}
+
+/// A `width`×`height` RGB gradient PNG: a few KB however large, and quick to make.
+fn gradient_png(width: u32, height: u32) -> Vec<u8> {
+    let image =
+        image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let mut out = Vec::new();
+    image.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn image_jobs_are_admitted_by_the_memory_budget() {
+    // 1200×800 RGB is 2.9 MB decoded, about 5.3 MB estimated: one fits in 8 MiB, two do not.
+    let app = spawn_app_with(|config| config.images.memory_budget = 8 << 20).await;
+    assert_eq!(metric(&app, "kino_image_memory_budget_bytes").await, 8 << 20);
+
+    // 2000×1500 (9 MB decoded, ~14.5 MB estimated) can never fit: refused at once, with reasons.
+    let (status, body) = upload(&app, gradient_png(2000, 1500)).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("8 MiB image memory budget"), "{body}");
+
+    // Three at once all succeed, but at least one had to wait for another's share.
+    let small = gradient_png(1200, 800);
+    let results = futures_util::future::join_all((0..3).map(|_| upload(&app, small.clone()))).await;
+    for (status, body) in results {
+        assert_eq!(status, 201, "{body}");
+    }
+    let waits = metric(&app, "kino_image_admission_waits_total").await;
+    assert!(waits >= 1, "no job waited: {waits}");
+    assert_eq!(metric(&app, "kino_image_memory_reserved_bytes").await, 0, "every share is given back");
 }
