@@ -103,8 +103,8 @@ pub struct ViewRules {
     pub checkpoints: u32,
     /// Checkpoints a viewer must reach, at a watching pace, for one view.
     pub min_checkpoints: u32,
-    /// Wall seconds needed per media second between the first delivered byte and a checkpoint;
-    /// 0 turns the pace rule off.
+    /// Wall seconds needed per media second between the earliest checkpoint of a view and each
+    /// later one; 0 turns the pace rule off.
     pub pace: f64,
     /// Time allowed ahead of the pace, so players that buffer ahead still count.
     #[serde(with = "humantime_serde")]
