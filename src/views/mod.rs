@@ -1,4 +1,4 @@
-//! View counting from range checkpoints (DESIGN §4): who watches (`viewer`), where the
+//! View counting from range checkpoints (ARCHITECTURE.md §4): who watches (`viewer`), where the
 //! checkpoints are (`checkpoint`), what counts (`tracker`) and how it is stored (`writer`).
 
 pub(crate) mod checkpoint;

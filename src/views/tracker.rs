@@ -304,7 +304,7 @@ impl Tracker {
         self.decide(key, network, &mut s, now);
     }
 
-    /// Rule 4 of DESIGN §4, over the span the reached checkpoints cover: the largest set of
+    /// The pace rule (README "View counting"), over the span the reached checkpoints cover: the largest set of
     /// reached checkpoints that each arrived no sooner after the set's earliest one (in media
     /// time) than `pace × (t − t_earliest) − slack`.
     ///
