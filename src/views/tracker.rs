@@ -304,8 +304,8 @@ impl Tracker {
         self.decide(key, network, &mut s, now);
     }
 
-    /// The pace rule (README "View counting"), over the span the reached checkpoints cover: the largest set of
-    /// reached checkpoints that each arrived no sooner after the set's earliest one (in media
+    /// The pace rule (README "View counting"), over the span the reached checkpoints cover: the
+    /// largest set of reached checkpoints that each arrived no sooner after the set's earliest one (in media
     /// time) than `pace × (t − t_earliest) − slack`.
     ///
     /// Anchoring on a checkpoint rather than on the session's first byte is what closes
