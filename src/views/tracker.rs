@@ -305,8 +305,8 @@ impl Tracker {
     }
 
     /// The pace rule (README "View counting"), over the span the reached checkpoints cover: the
-    /// largest set of reached checkpoints that each arrived no sooner after the set's earliest one (in media
-    /// time) than `pace × (t − t_earliest) − slack`.
+    /// largest set of reached checkpoints that each arrived no sooner after the set's earliest
+    /// one (in media time) than `pace × (t − t_earliest) − slack`.
     ///
     /// Anchoring on a checkpoint rather than on the session's first byte is what closes
     /// "fetch the last bytes first": a byte late in the file no longer makes every earlier
