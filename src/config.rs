@@ -156,6 +156,9 @@ pub struct Limits {
     /// Longest pause allowed between two chunks of a request body.
     #[serde(with = "humantime_serde")]
     pub body_idle_timeout: Duration,
+    /// A response the client accepts no bytes of for this long is aborted (nginx's `send_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
     /// A connection with no request in flight for this long is closed (HTTP/2 and HTTP/3).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
@@ -313,6 +316,7 @@ impl Default for Limits {
         Self {
             header_read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(75),
             handshake_timeout: Duration::from_secs(10),
             http2_keep_alive_interval: Duration::from_secs(20),

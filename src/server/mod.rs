@@ -12,6 +12,7 @@
 mod connection;
 mod park;
 mod quic;
+mod stall;
 mod tcp;
 
 use std::future::Future;

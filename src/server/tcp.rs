@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::http::Version;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -23,6 +24,7 @@ use tower::ServiceExt;
 
 use super::connection::{Activity, ConnectionInfo, TrackedBody, Transport};
 use super::park::{PARK_AFTER, Park, Parkable, Socket};
+use super::stall::{SendTimeout, StreamExecutor};
 use super::{Shared, accept_backoff};
 
 /// What a plain-TCP HTTP/2 connection starts with (RFC 9113 §3.4).
@@ -31,7 +33,7 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// hyper's connection builders, configured once with every limit.
 struct Builders {
     http1: http1::Builder,
-    http2: http2::Builder<TokioExecutor>,
+    http2: http2::Builder<StreamExecutor>,
 }
 
 /// Accepts connections until shutdown; each is served in its own tracked task.
@@ -53,6 +55,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shar
             () = shared.shutdown.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
+        let stream = SendTimeout::new(stream, shared.config.limits.send_timeout, shared.stats.clone());
         let (shared, tls, builders) = (shared.clone(), tls.clone(), builders.clone());
         shared.tracker.clone().spawn(async move {
             // Each stage is boxed and freed when done, so a long-lived idle connection's task
@@ -67,10 +70,18 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shar
 }
 
 /// Serves a plain-TCP connection: HTTP/1.1, or HTTP/2 with prior knowledge (h2c).
-async fn serve_plain(stream: TcpStream, remote: SocketAddr, builders: &Builders, shared: &Shared) {
+async fn serve_plain(
+    mut stream: SendTimeout<TcpStream>,
+    remote: SocketAddr,
+    builders: &Builders,
+    shared: &Shared,
+) {
     let info = ConnectionInfo { remote, transport: Transport::Plain };
-    match sniff(&stream, shared.config.limits.header_read_timeout).await {
-        Some(true) => Box::pin(serve_http2(stream, info, builders, shared)).await,
+    match sniff(stream.get_ref(), shared.config.limits.header_read_timeout).await {
+        Some(true) => {
+            stream.set_version(Version::HTTP_2);
+            Box::pin(serve_http2(stream, info, builders, shared)).await;
+        }
         Some(false) => Box::pin(serve_http1(stream, info, builders, shared)).await,
         None => {}
     }
@@ -78,20 +89,21 @@ async fn serve_plain(stream: TcpStream, remote: SocketAddr, builders: &Builders,
 
 /// Completes the TLS handshake, then serves the protocol ALPN chose.
 async fn serve_tls(
-    stream: TcpStream,
+    stream: SendTimeout<TcpStream>,
     remote: SocketAddr,
     tls: TlsAcceptor,
     builders: &Builders,
     shared: &Shared,
 ) {
     let timeout = shared.config.limits.handshake_timeout;
-    let stream = match Box::pin(tokio::time::timeout(timeout, tls.accept(stream))).await {
+    let mut stream = match Box::pin(tokio::time::timeout(timeout, tls.accept(stream))).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return tracing::debug!(%remote, %error, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
     };
     let info = ConnectionInfo { remote, transport: Transport::Tls };
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        stream.get_mut().0.set_version(Version::HTTP_2);
         Box::pin(serve_http2(stream, info, builders, shared)).await;
     } else {
         Box::pin(serve_http1(stream, info, builders, shared)).await;
@@ -108,7 +120,7 @@ impl Builders {
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_size.max(8192) as usize)
             .keep_alive(true);
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        let mut http2 = http2::Builder::new(StreamExecutor::new(limits.send_timeout, shared.stats.clone()));
         http2
             .timer(TokioTimer::new())
             .keep_alive_interval(limits.http2_keep_alive_interval)
@@ -185,12 +197,21 @@ async fn serve_http2<S: Socket>(socket: S, info: ConnectionInfo, builders: &Buil
     let limits = &shared.config.limits;
     let _open = shared.stats.connection_opened();
     let mut draining = false;
+    // After an idle GOAWAY, what is left is response data h2 still holds for streams whose
+    // bodies are done; a client that never opens their window would keep the connection (and
+    // its slot) forever, so it gets the send timeout to take it.
+    let mut give_up = None;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(remote = %info.remote, %error, "connection ended with an error");
                 }
+                return;
+            }
+            () = async { tokio::time::sleep_until(give_up.expect("guarded")).await }, if give_up.is_some() => {
+                tracing::debug!(remote = %info.remote, "idle connection did not drain within the send timeout");
+                shared.stats.send_timed_out(Version::HTTP_2);
                 return;
             }
             () = shared.shutdown.cancelled(), if !draining => {
@@ -207,6 +228,7 @@ async fn serve_http2<S: Socket>(socket: S, info: ConnectionInfo, builders: &Buil
                 }
                 connection.as_mut().graceful_shutdown();
                 draining = true;
+                give_up = Some(Instant::now() + limits.send_timeout);
             }
             () = shared.force.cancelled() => return,
         }
