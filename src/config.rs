@@ -170,7 +170,7 @@ pub struct Limits {
     pub http2_keep_alive_interval: Duration,
     /// Concurrent streams per HTTP/2 or HTTP/3 connection.
     pub max_concurrent_streams: u32,
-    /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list, HTTP/3 field section), bytes.
+    /// Largest request head, bytes, counted on every protocol as an HTTP/2 header list is.
     pub max_header_size: u32,
     /// QUIC flow-control window per stream, bytes.
     pub quic_stream_receive_window: u32,
