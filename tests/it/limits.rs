@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{TestApp, spawn_app_with};
+use crate::common::{TestApp, rss_bytes, spawn_app, spawn_app_with};
 
 /// Reads until the server closes the connection; returns how long that took.
 async fn time_until_closed(stream: &mut TcpStream) -> Duration {
@@ -235,5 +235,49 @@ async fn an_http3_client_that_stops_reading_has_its_stream_reset() {
     .expect("the stream ends");
     assert!(outcome.is_err(), "the stream was reset, not finished ({received} bytes)");
     assert!(received < BIG_FILE, "{received} bytes");
+    assert_eq!(h3.get(&app.tls_url("/healthz"), &[]).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_http3_headers_frame_longer_than_the_head_limit_is_refused_before_it_is_buffered() {
+    const DECLARED: u64 = 16 << 20;
+    let app = spawn_app().await;
+    let h3 = app.h3().await;
+    let (mut send, mut recv) = h3.quic().open_bi().await.unwrap();
+    let before = rss_bytes();
+    let start = Instant::now();
+    // A HEADERS frame (type 0x01) declaring 16 MiB, its length a 4-byte varint (RFC 9000 §16),
+    // then its payload as fast as the server takes it.
+    let mut frame_header = vec![0x01];
+    frame_header.extend_from_slice(&(DECLARED as u32 | 0x8000_0000).to_be_bytes());
+    send.write_all(&frame_header).await.unwrap();
+    let payload = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    let stopped = tokio::time::timeout(Duration::from_secs(15), async {
+        while sent < DECLARED {
+            match send.write_all(&payload).await {
+                Ok(()) => sent += payload.len() as u64,
+                Err(quinn::WriteError::Stopped(code)) => return Some(code),
+                Err(error) => panic!("{error}"),
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server takes the frame or stops it");
+    let growth = rss_bytes().saturating_sub(before);
+    let took = start.elapsed();
+    // H3_EXCESSIVE_LOAD (RFC 9114 §8.1).
+    let report = format!("{sent} bytes taken in {took:?}, RSS +{} KB", growth >> 10);
+    println!("{report}");
+    assert_eq!(stopped, Some(quinn::VarInt::from_u32(0x107)), "{report}");
+    assert!(sent <= 2 << 20, "{sent} bytes taken before the stop");
+    assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+    assert!(growth < 8 << 20, "RSS grew {} MB", growth >> 20);
+    // The request is answered 431 (a HEADERS frame, ":status" then "431"), and the connection
+    // keeps serving: a stream error, not a connection error.
+    let answer = tokio::time::timeout(Duration::from_secs(5), recv.read_to_end(4096)).await.unwrap().unwrap();
+    assert_eq!(answer.first(), Some(&0x01), "{answer:?}");
+    let mut h3 = h3;
     assert_eq!(h3.get(&app.tls_url("/healthz"), &[]).await.unwrap().status(), 200);
 }
