@@ -181,6 +181,9 @@ pub struct Limits {
     /// Longest pause allowed between two chunks of a request body.
     #[serde(with = "humantime_serde")]
     pub body_idle_timeout: Duration,
+    /// A response the client accepts no bytes of for this long is aborted (nginx's `send_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
     /// A connection with no request in flight for this long is closed (HTTP/2 and HTTP/3).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
@@ -192,7 +195,7 @@ pub struct Limits {
     pub http2_keep_alive_interval: Duration,
     /// Concurrent streams per HTTP/2 or HTTP/3 connection.
     pub max_concurrent_streams: u32,
-    /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list, HTTP/3 field section), bytes.
+    /// Largest request head, bytes, counted on every protocol as an HTTP/2 header list is.
     pub max_header_size: u32,
     /// QUIC flow-control window per stream, bytes.
     pub quic_stream_receive_window: u32,
@@ -342,6 +345,7 @@ impl Default for Limits {
         Self {
             header_read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(75),
             handshake_timeout: Duration::from_secs(10),
             http2_keep_alive_interval: Duration::from_secs(20),

@@ -16,6 +16,7 @@ pub(crate) struct Stats {
     aborted: [AtomicU64; PROTOCOLS.len()],
     duration_micros: [AtomicU64; PROTOCOLS.len()],
     partial: [AtomicU64; PROTOCOLS.len()],
+    send_timeouts: [AtomicU64; PROTOCOLS.len()],
     connections_open: AtomicI64,
     connections_total: AtomicU64,
     connections_parked: AtomicI64,
@@ -62,6 +63,11 @@ impl Stats {
         }
     }
 
+    /// Records a response (or HTTP/1.1 or HTTP/2 connection) aborted by `limits.send_timeout`.
+    pub(crate) fn send_timed_out(&self, version: Version) {
+        self.send_timeouts[protocol_index(version)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records a connection (TCP or QUIC) that completed its handshake.
     pub(crate) fn connection_opened(&self) -> OpenConnection<'_> {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -94,6 +100,11 @@ impl Stats {
                 "kino_partial_responses_total",
                 "206 Partial Content responses (range requests served).",
                 &self.partial,
+            ),
+            (
+                "kino_send_timeouts_total",
+                "Responses or connections aborted because the client accepted no bytes for limits.send_timeout.",
+                &self.send_timeouts,
             ),
             (
                 "kino_response_duration_microseconds_total",

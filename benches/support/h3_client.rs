@@ -101,6 +101,11 @@ impl H3Client {
         self.request(builder.body(Bytes::new())?).await
     }
 
+    /// The QUIC connection under the HTTP/3 one, for tests that write raw frames.
+    pub fn quic(&self) -> &quinn::Connection {
+        &self.connection
+    }
+
     /// Whether the server has closed the QUIC connection.
     pub fn close_reason(&self) -> Option<quinn::ConnectionError> {
         self.connection.close_reason()

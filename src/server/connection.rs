@@ -111,7 +111,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for TrackedBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        // Over HTTP/2, tells the stream's send-timeout watch when the body waits on the client.
+        super::stall::poll_frame_watched(|| Pin::new(&mut self.inner).poll_frame(cx))
     }
 
     fn is_end_stream(&self) -> bool {

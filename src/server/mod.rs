@@ -18,6 +18,7 @@ mod bind;
 mod connection;
 mod park;
 mod quic;
+mod stall;
 mod tcp;
 
 use std::net::SocketAddr;

@@ -87,7 +87,7 @@ impl Socket for TcpStream {
     }
 }
 
-impl Socket for TlsStream<TcpStream> {
+impl<S: Socket> Socket for TlsStream<S> {
     /// The TCP socket's readiness: when hyper last read, rustls had no plaintext left over
     /// (the read was pending), so anything new arrives on the socket first.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

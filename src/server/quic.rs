@@ -9,11 +9,11 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Response, header};
+use axum::http::{HeaderValue, Method, Response, Version, header};
 use bytes::{Buf, Bytes};
 use h3::server::{RequestResolver, RequestStream};
 use http_body::{Body as _, Frame, SizeHint};
@@ -147,15 +147,29 @@ async fn answer(
     request.extensions_mut().insert(info);
     let response: Response<Body> =
         shared.router.clone().oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
-    if let Err(error) = write_response(&mut send, response, head_only).await {
+    let timeout = shared.config.limits.send_timeout;
+    if let Err(error) = write_response(&mut send, response, head_only, timeout).await {
+        if error.is::<SendTimedOut>() {
+            shared.stats.send_timed_out(Version::HTTP_3);
+        }
+        // quinn finishes a stream that is dropped, which would make a cut-off response look
+        // complete: reset it instead.
+        send.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
         tracing::debug!(remote = %info.remote, %error, "HTTP/3 response not delivered");
     }
 }
 
+/// A write the client accepted nothing of within `limits.send_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("send timeout: the client accepted nothing for {0:?}")]
+struct SendTimedOut(Duration);
+
+/// Writes a response on a request stream, each write bounded by `timeout`.
 async fn write_response(
     send: &mut RequestStream<h3_quinn::SendStream<Bytes>, Bytes>,
     response: Response<Body>,
     head_only: bool,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     let (mut parts, mut body) = response.into_parts();
     let headers = &mut parts.headers;
@@ -165,22 +179,35 @@ async fn write_response(
     if let (false, Some(len)) = (headers.contains_key(header::CONTENT_LENGTH), body.size_hint().exact()) {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    send.send_response(Response::from_parts(parts, ())).await?;
+    within(timeout, send.send_response(Response::from_parts(parts, ()))).await?;
     if !head_only {
         while let Some(frame) = body.frame().await {
             match frame?.into_data() {
                 Ok(data) if data.is_empty() => {}
-                Ok(data) => send.send_data(data).await?,
+                Ok(data) => within(timeout, send.send_data(data)).await?,
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        send.send_trailers(trailers).await?;
+                        within(timeout, send.send_trailers(trailers)).await?;
                     }
                 }
             }
         }
     }
-    send.finish().await?;
+    within(timeout, send.finish()).await?;
     Ok(())
+}
+
+/// One write, given `timeout` to complete. h3 resolves a write once quinn has taken its bytes
+/// (as the stream, connection and congestion windows allow), so a client that reads nothing
+/// stalls it.
+async fn within(
+    timeout: Duration,
+    write: impl Future<Output = Result<(), h3::error::StreamError>>,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout(timeout, write).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(SendTimedOut(timeout).into()),
+    }
 }
 
 fn http_date(now: SystemTime) -> HeaderValue {

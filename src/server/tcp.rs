@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::http::Version;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -23,6 +24,7 @@ use tower::ServiceExt;
 
 use super::connection::{Activity, TrackedBody};
 use super::park::{PARK_AFTER, Park, Parkable, Socket};
+use super::stall::{SendTimeout, StreamExecutor};
 use super::{Shared, accept_backoff};
 use crate::peer::{ConnectionInfo, Transport};
 
@@ -32,7 +34,7 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// hyper's connection builders, configured once with every limit.
 struct Builders {
     http1: http1::Builder,
-    http2: http2::Builder<TokioExecutor>,
+    http2: http2::Builder<StreamExecutor>,
 }
 
 /// Accepts connections until shutdown; each is served in its own tracked task.
@@ -54,6 +56,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shar
             () = shared.shutdown.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
+        let stream = SendTimeout::new(stream, shared.config.limits.send_timeout, shared.stats.clone());
         let (shared, tls, builders) = (shared.clone(), tls.clone(), builders.clone());
         shared.tracker.clone().spawn(async move {
             // Each stage is boxed and freed when done, so a long-lived idle connection's task
@@ -68,10 +71,18 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shar
 }
 
 /// Serves a plain-TCP connection: HTTP/1.1, or HTTP/2 with prior knowledge (h2c).
-async fn serve_plain(stream: TcpStream, remote: SocketAddr, builders: &Builders, shared: &Shared) {
+async fn serve_plain(
+    mut stream: SendTimeout<TcpStream>,
+    remote: SocketAddr,
+    builders: &Builders,
+    shared: &Shared,
+) {
     let info = ConnectionInfo { remote, transport: Transport::Plain };
-    match sniff(&stream, shared.config.limits.header_read_timeout).await {
-        Some(true) => Box::pin(serve_http2(stream, info, builders, shared)).await,
+    match sniff(stream.get_ref(), shared.config.limits.header_read_timeout).await {
+        Some(true) => {
+            stream.set_version(Version::HTTP_2);
+            Box::pin(serve_http2(stream, info, builders, shared)).await;
+        }
         Some(false) => Box::pin(serve_http1(stream, info, builders, shared)).await,
         None => {}
     }
@@ -79,20 +90,21 @@ async fn serve_plain(stream: TcpStream, remote: SocketAddr, builders: &Builders,
 
 /// Completes the TLS handshake, then serves the protocol ALPN chose.
 async fn serve_tls(
-    stream: TcpStream,
+    stream: SendTimeout<TcpStream>,
     remote: SocketAddr,
     tls: TlsAcceptor,
     builders: &Builders,
     shared: &Shared,
 ) {
     let timeout = shared.config.limits.handshake_timeout;
-    let stream = match Box::pin(tokio::time::timeout(timeout, tls.accept(stream))).await {
+    let mut stream = match Box::pin(tokio::time::timeout(timeout, tls.accept(stream))).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return tracing::debug!(%remote, %error, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
     };
     let info = ConnectionInfo { remote, transport: Transport::Tls };
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        stream.get_mut().0.set_version(Version::HTTP_2);
         Box::pin(serve_http2(stream, info, builders, shared)).await;
     } else {
         Box::pin(serve_http1(stream, info, builders, shared)).await;
@@ -109,7 +121,7 @@ impl Builders {
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_size.max(8192) as usize)
             .keep_alive(true);
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        let mut http2 = http2::Builder::new(StreamExecutor::new(limits.send_timeout, shared.stats.clone()));
         http2
             .timer(TokioTimer::new())
             .keep_alive_interval(limits.http2_keep_alive_interval)
@@ -151,6 +163,8 @@ struct ConnectionService {
     router: Router,
     info: ConnectionInfo,
     activity: Arc<Activity>,
+    /// `limits.max_header_size`, enforced here for HTTP/1.1 (h2 and h3 enforce their own).
+    max_header_size: usize,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
@@ -162,6 +176,16 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
 
     fn call(&self, mut request: hyper::Request<Incoming>) -> ResponseFuture {
         let in_flight = self.activity.begin();
+        // hyper bounds an HTTP/1.1 head only by its read buffer, which one read can overshoot
+        // by several KiB; measured here like h2 and h3 measure theirs, all three agree.
+        if request.version() <= Version::HTTP_11 && field_section_size(&request) > self.max_header_size {
+            let response = hyper::Response::builder()
+                .status(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .header(http::header::CONNECTION, "close")
+                .body(TrackedBody::new(Body::empty(), in_flight))
+                .expect("a valid response");
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         request.extensions_mut().insert(self.info);
         let response = self.router.clone().oneshot(request.map(Body::new));
         Box::pin(async move {
@@ -173,8 +197,25 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
 
 impl ConnectionService {
     fn new(shared: &Shared, info: ConnectionInfo, activity: &Arc<Activity>) -> Self {
-        Self { router: shared.router.clone(), info, activity: activity.clone() }
+        let max_header_size = shared.config.limits.max_header_size as usize;
+        Self { router: shared.router.clone(), info, activity: activity.clone(), max_header_size }
     }
+}
+
+/// The size of a request head as HTTP/2 and HTTP/3 count a field section (RFC 9113 §6.5.2,
+/// RFC 9114 §4.2.2): each field's name and value plus 32 bytes, with the request line counted
+/// as the `:method` and `:path` pseudo-fields. Never less than the head's bytes on the wire
+/// (a field there costs its name and value plus 4), barring padding, which hyper's read
+/// buffer bounds.
+fn field_section_size<B>(request: &hyper::Request<B>) -> usize {
+    const FIELD_OVERHEAD: usize = 32;
+    let path = request.uri().path_and_query().map_or(1, |path| path.as_str().len());
+    let request_line =
+        ":method".len() + request.method().as_str().len() + ":path".len() + path + 2 * FIELD_OVERHEAD;
+    request
+        .headers()
+        .iter()
+        .fold(request_line, |size, (name, value)| size + name.as_str().len() + value.len() + FIELD_OVERHEAD)
 }
 
 /// Serves an HTTP/2 connection until it ends, goes idle, or shutdown asks it to finish.
@@ -186,12 +227,21 @@ async fn serve_http2<S: Socket>(socket: S, info: ConnectionInfo, builders: &Buil
     let limits = &shared.config.limits;
     let _open = shared.stats.connection_opened();
     let mut draining = false;
+    // After an idle GOAWAY, what is left is response data h2 still holds for streams whose
+    // bodies are done; a client that never opens their window would keep the connection (and
+    // its slot) forever, so it gets the send timeout to take it.
+    let mut give_up = None;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(remote = %info.remote, %error, "connection ended with an error");
                 }
+                return;
+            }
+            () = async { tokio::time::sleep_until(give_up.expect("guarded")).await }, if give_up.is_some() => {
+                tracing::debug!(remote = %info.remote, "idle connection did not drain within the send timeout");
+                shared.stats.send_timed_out(Version::HTTP_2);
                 return;
             }
             () = shared.shutdown.cancelled(), if !draining => {
@@ -208,6 +258,7 @@ async fn serve_http2<S: Socket>(socket: S, info: ConnectionInfo, builders: &Buil
                 }
                 connection.as_mut().graceful_shutdown();
                 draining = true;
+                give_up = Some(Instant::now() + limits.send_timeout);
             }
             () = shared.force.cancelled() => return,
         }
@@ -316,5 +367,23 @@ async fn wait_parked<S: Socket>(io: &Parkable<S>, activity: &Activity, shared: &
         () = tokio::time::sleep_until(deadline) => false,
         () = shared.shutdown.cancelled() => false,
         () = shared.force.cancelled() => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_measured_like_an_http2_header_list() {
+        let request = hyper::Request::get("/healthz?x=1")
+            .header("host", "example")
+            .header("x-big", "x".repeat(100))
+            .header("x-big", "y")
+            .body(())
+            .unwrap();
+        let fields = [(":method", "GET".len()), (":path", 12), ("host", 7), ("x-big", 100), ("x-big", 1)];
+        let expected: usize = fields.iter().map(|(name, value)| name.len() + value + 32).sum();
+        assert_eq!(field_section_size(&request), expected);
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::spawn_app;
+use crate::common::{ALL_PROTOCOLS, Protocol, spawn_app};
 
 #[tokio::test]
 async fn unknown_api_path_is_a_json_404() {
@@ -109,4 +109,35 @@ async fn oversized_headers_are_a_431() {
 
 async fn spawn_app_small_headers() -> crate::common::TestApp {
     crate::common::spawn_app_with(|config| config.limits.max_header_size = 8 * 1024).await
+}
+
+/// A header value that alone is just over the default head limit, and one that keeps the whole
+/// head just under it, whatever each protocol adds (request line, pseudo-headers, 32 bytes a field).
+const OVER_LIMIT: usize = 32 * 1024 + 64;
+const UNDER_LIMIT: usize = 32 * 1024 - 1024;
+
+/// The status of `GET /healthz` with an `x-big` header of `len` bytes over `protocol`.
+async fn status_with_big_header(app: &crate::common::TestApp, protocol: Protocol, len: usize) -> u16 {
+    let big = "x".repeat(len);
+    match protocol {
+        Protocol::Http1 => {
+            let request =
+                format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+            let answer = raw_exchange(app.http, request.as_bytes()).await;
+            answer
+                .get(9..12)
+                .and_then(|status| status.parse().ok())
+                .unwrap_or_else(|| panic!("{answer:.200}"))
+        }
+        _ => app.fetch(protocol, http::Method::GET, "/healthz", &[("x-big", &big)]).await.status.as_u16(),
+    }
+}
+
+#[tokio::test]
+async fn every_protocol_refuses_a_head_just_over_the_limit_with_431_and_accepts_one_just_under() {
+    let app = spawn_app().await;
+    for protocol in ALL_PROTOCOLS {
+        assert_eq!(status_with_big_header(&app, protocol, OVER_LIMIT).await, 431, "{protocol:?}");
+        assert_eq!(status_with_big_header(&app, protocol, UNDER_LIMIT).await, 200, "{protocol:?}");
+    }
 }
