@@ -91,8 +91,9 @@ pub struct ImageConfig {
 
 impl Default for ImageConfig {
     fn default() -> Self {
-        // One 49 MP RGB photo (147 MB decoded, ~240 MB estimated) at a time, or many small ones.
-        Self { memory_budget: 256 * 1024 * 1024 }
+        // Every image the 50 MP cap admits fits, alone: a 50 MP RGBA PNG or a quarter-turned
+        // phone photo estimates ~430 MB. A 12 MP photo (~60 MB) runs eight at a time.
+        Self { memory_budget: 512 * 1024 * 1024 }
     }
 }
 
