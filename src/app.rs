@@ -110,7 +110,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::pages::router())
         .merge(routes::stream::router())
         .merge(routes::videos::router())
-        .merge(routes::views::router())
+        .merge(routes::view_stats::router())
         .merge(routes::upload::router())
         .merge(routes::images::router())
         .merge(routes::tus::router())

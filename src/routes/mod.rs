@@ -10,4 +10,4 @@ pub(crate) mod testing;
 pub(crate) mod tus;
 pub(crate) mod upload;
 pub(crate) mod videos;
-pub(crate) mod views;
+pub(crate) mod view_stats;

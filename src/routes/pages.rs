@@ -29,7 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 #[derive(Template)]
 #[template(path = "library.html")]
-struct Library {
+struct LibraryPage {
     stylesheet: String,
     protocol: &'static str,
     videos: Vec<Card>,
@@ -73,7 +73,7 @@ async fn library(
         Video::list(pool, PER_PAGE, u64::from(page - 1) * u64::from(PER_PAGE)).await.map_err(internal)?;
     let images = FileRow::images(pool, IMAGES).await.map_err(internal)?;
     let Chrome { stylesheet, protocol } = Chrome::new(version);
-    let page = Library {
+    let page = LibraryPage {
         stylesheet,
         protocol,
         videos: videos.iter().map(card).collect(),
@@ -108,7 +108,7 @@ fn card(video: &Video) -> Card {
 
 #[derive(Template)]
 #[template(path = "watch.html")]
-struct Watch {
+struct WatchPage {
     stylesheet: String,
     protocol: &'static str,
     title: String,
@@ -141,7 +141,7 @@ async fn watch(
         .collect::<Vec<_>>()
         .join(" + ");
     let Chrome { stylesheet, protocol } = Chrome::new(version);
-    let page = render(&Watch {
+    let page = render(&WatchPage {
         stylesheet,
         protocol,
         title: video.title.clone(),
@@ -166,7 +166,7 @@ async fn watch(
 
 #[derive(Template)]
 #[template(path = "upload.html")]
-struct Upload {
+struct UploadPage {
     stylesheet: String,
     protocol: &'static str,
     media_dir: String,
@@ -175,7 +175,7 @@ struct Upload {
 async fn upload(State(state): State<AppState>, version: Version) -> Result<Html<String>, AppError> {
     let Chrome { stylesheet, protocol } = Chrome::new(version);
     let media_dir = state.config.media_dirs.first().map(|d| d.display().to_string()).unwrap_or_default();
-    render(&Upload { stylesheet, protocol, media_dir })
+    render(&UploadPage { stylesheet, protocol, media_dir })
 }
 
 fn render(page: &impl Template) -> Result<Html<String>, AppError> {
