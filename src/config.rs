@@ -272,6 +272,10 @@ impl Config {
         if !(views.pace.is_finite() && views.pace >= 0.0) {
             bail!("views.pace must be a number ≥ 0");
         }
+        if self.limits.send_timeout.is_zero() {
+            // Zero would abort every response the moment the socket is momentarily full.
+            bail!("limits.send_timeout must be longer than 0s");
+        }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");
         }
