@@ -302,6 +302,10 @@ impl Config {
         if self.images.memory_budget < 1 << 20 {
             bail!("images.memory_budget must be at least 1 MiB (1048576 bytes)");
         }
+        if self.limits.send_timeout.is_zero() {
+            // Zero would abort every response the moment the socket is momentarily full.
+            bail!("limits.send_timeout must be longer than 0s");
+        }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");
         }

@@ -169,3 +169,12 @@ fn scan_catalogues_the_media_roots_and_is_incremental() {
         format!("{files} files, 0 new or changed, 0 removed, 0 videos unreadable")
     );
 }
+
+#[test]
+fn a_zero_send_timeout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["config"], &[("KINO_LIMITS_SEND_TIMEOUT", "0s")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("limits.send_timeout"), "{stderr}");
+}

@@ -119,25 +119,34 @@ async fn stalled_client(addr: std::net::SocketAddr, request: &[u8]) -> TcpStream
 
 const STALLED_GET: &[u8] = b"GET /media/big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-/// An h2c client that opens its windows wide (so flow control never holds the server back),
-/// asks for the big file and then never reads the socket.
-async fn stalled_h2c_client(addr: std::net::SocketAddr) -> TcpStream {
+/// The bytes of an h2c connection's start: the preface, `settings` (a SETTINGS frame's payload)
+/// and whatever `extra` frames, then a GET of `path` on stream 1.
+fn h2c_get(settings: &[u8], extra: &[u8], path: &str) -> Vec<u8> {
     let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    // SETTINGS: INITIAL_WINDOW_SIZE = 2^31 - 1.
-    request.extend_from_slice(&[0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0, 0x4, 0x7f, 0xff, 0xff, 0xff]);
-    // WINDOW_UPDATE on the connection, up to 2^31 - 1.
-    request.extend_from_slice(&[0, 0, 4, 0x8, 0, 0, 0, 0, 0]);
-    request.extend_from_slice(&(0x7fff_ffffu32 - 65_535).to_be_bytes());
-    // HEADERS on stream 1, END_STREAM | END_HEADERS; HPACK: GET, http, then literal :path and
-    // :authority with indexed names.
-    let mut block = vec![0x82, 0x86, 0x44, 14];
-    block.extend_from_slice(b"/media/big.bin");
+    request.extend_from_slice(&(settings.len() as u32).to_be_bytes()[1..]);
+    request.extend_from_slice(&[0x4, 0, 0, 0, 0, 0]);
+    request.extend_from_slice(settings);
+    request.extend_from_slice(extra);
+    // HEADERS, END_STREAM | END_HEADERS; HPACK: GET, http, then :path and :authority as
+    // literals with indexed names.
+    let mut block = vec![0x82, 0x86, 0x44, path.len() as u8];
+    block.extend_from_slice(path.as_bytes());
     block.extend_from_slice(&[0x41, 9]);
     block.extend_from_slice(b"localhost");
     request.extend_from_slice(&(block.len() as u32).to_be_bytes()[1..]);
     request.extend_from_slice(&[0x1, 0x4 | 0x1, 0, 0, 0, 1]);
     request.extend_from_slice(&block);
-    stalled_client(addr, &request).await
+    request
+}
+
+/// An h2c client that opens its windows wide (so flow control never holds the server back),
+/// asks for the big file and then never reads the socket.
+async fn stalled_h2c_client(addr: std::net::SocketAddr) -> TcpStream {
+    // INITIAL_WINDOW_SIZE = 2^31 - 1, and a WINDOW_UPDATE taking the connection there too.
+    let settings = [0, 0x4, 0x7f, 0xff, 0xff, 0xff];
+    let mut window_update = vec![0, 0, 4, 0x8, 0, 0, 0, 0, 0];
+    window_update.extend_from_slice(&(0x7fff_ffffu32 - 65_535).to_be_bytes());
+    stalled_client(addr, &h2c_get(&settings, &window_update, "/media/big.bin")).await
 }
 
 /// Everything the server still sends on `stream` until it closes it.
@@ -280,4 +289,25 @@ async fn an_http3_headers_frame_longer_than_the_head_limit_is_refused_before_it_
     assert_eq!(answer.first(), Some(&0x01), "{answer:?}");
     let mut h3 = h3;
     assert_eq!(h3.get(&app.tls_url("/healthz"), &[]).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_still_holding_an_unsent_response_tail_is_closed_after_the_send_timeout() {
+    let app = spawn_app_with(|c| {
+        c.limits.idle_timeout = Duration::from_millis(500);
+        c.limits.send_timeout = SEND_TIMEOUT;
+    })
+    .await;
+    // h2c with the default 64 KiB windows, never opened: the 127 KB image is one body chunk, so
+    // its body ends at once and h2 keeps the half the window does not let out. The client
+    // reads everything it is sent (never stalling the socket) and answers no PING.
+    let mut stream = TcpStream::connect(app.http).await.unwrap();
+    stream.write_all(&h2c_get(&[], &[], "/media/sample-graphic.png")).await.unwrap();
+    let start = Instant::now();
+    let received = drain(&mut stream).await;
+    let waited = start.elapsed();
+    assert!(received < 127_481, "{received} bytes: the window should have held the tail back");
+    assert!(waited >= SEND_TIMEOUT, "closed after {waited:?}, before the send timeout");
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
+    assert_eq!(metric(&app, "kino_send_timeouts_total{protocol=\"h2\"}").await, 1);
 }
