@@ -11,8 +11,10 @@
 //! of statistics. The server knows nothing of the application: it is given a [`Listeners`], a
 //! router and a shutdown token (composition lives in `startup`).
 //!
-//! `tcp.rs` picks HTTP/1.1 or HTTP/2 per connection and parks idle HTTP/1.1 connections
-//! (`park.rs`); `quic.rs` bridges h3 to the router; `connection.rs` tracks what is in flight.
+//! `bind.rs` binds every address of a listener on one port; `tcp.rs` picks HTTP/1.1 or HTTP/2
+//! per connection and parks idle HTTP/1.1 connections (`park.rs`); `quic.rs` bridges h3 to the
+//! router; `connection.rs` tracks what is in flight; `stall.rs` aborts responses the client
+//! stops accepting (`limits.send_timeout`).
 
 mod bind;
 mod connection;
