@@ -85,6 +85,12 @@ impl Server {
         let (https, udp) = bind_shared_port(config.https_addr).await?;
         let quic = quic::endpoint(&config, &certificates, udp)?;
         let library = Arc::new(Library::open(&config).await.context("opening the media library")?);
+        // Before any request: whatever an earlier run left in tmp is an orphan of a crash.
+        let orphans = crate::ingest::sweep::sweep(library.tmp_dir(), Duration::ZERO)
+            .context("deleting orphaned upload files")?;
+        if orphans > 0 {
+            tracing::info!(removed = orphans, "orphaned upload files of an earlier run deleted");
+        }
         let report = library.scan().await.context("scanning the media roots")?;
         tracing::info!(
             files = report.files,
@@ -108,6 +114,8 @@ impl Server {
         );
         let stats = state.stats.clone();
         tokio::spawn(sweep_uploads(state.tus.clone(), state.library.db().clone(), shutdown.clone()));
+        let tmp = state.library.tmp_dir().to_owned();
+        tokio::spawn(crate::ingest::sweep::run(tmp, config.limits.tmp_max_age, shutdown.clone()));
         let router = app::router(state);
         Ok(Self {
             config,
