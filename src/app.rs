@@ -5,6 +5,7 @@
 //! serve, and [`Background::stop`] runs once the transport has drained.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -46,6 +47,12 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let library = Arc::new(Library::open(&config).await.context("opening the media library")?);
+        // Before any request: whatever an earlier run left in tmp is an orphan of a crash.
+        let orphans = crate::ingest::sweep::sweep(library.tmp_dir(), Duration::ZERO)
+            .context("deleting orphaned upload files")?;
+        if orphans > 0 {
+            tracing::info!(removed = orphans, "orphaned upload files of an earlier run deleted");
+        }
         let report = library.scan().await.context("scanning the media roots")?;
         tracing::info!(
             files = report.files,
@@ -60,9 +67,12 @@ impl App {
         let writer_stop = CancellationToken::new();
         let writer = tokio::spawn(views::writer::run(library.db().clone(), records, writer_stop.clone()));
         let state = AppState::new(config, library, views.clone(), quic_port, shutdown.clone());
+        let tmp = state.library.tmp_dir().to_owned();
+        let tmp_sweeper =
+            tokio::spawn(crate::ingest::sweep::run(tmp, state.config.limits.tmp_max_age, shutdown.clone()));
         let sweeper = tokio::spawn(sweep_uploads(state.tus.clone(), state.library.db().clone(), shutdown));
         let stats = state.stats.clone();
-        let background = Background { views, writer, writer_stop, sweeper };
+        let background = Background { views, writer, writer_stop, sweepers: [sweeper, tmp_sweeper] };
         Ok(Self { router: router(state), stats, background })
     }
 }
@@ -73,8 +83,8 @@ pub(crate) struct Background {
     /// The view writer, stopped last so it writes everything the connections counted.
     writer: JoinHandle<()>,
     writer_stop: CancellationToken,
-    /// Deletes expired resumable uploads; ends when shutdown begins.
-    sweeper: JoinHandle<()>,
+    /// Delete expired resumable uploads and orphaned upload files; end when shutdown begins.
+    sweepers: [JoinHandle<()>; 2],
 }
 
 impl Background {
@@ -83,7 +93,9 @@ impl Background {
         self.views.flush();
         self.writer_stop.cancel();
         self.writer.await.context("the view writer panicked")?;
-        self.sweeper.abort();
+        for sweeper in self.sweepers {
+            sweeper.abort();
+        }
         Ok(())
     }
 }

@@ -209,6 +209,14 @@ pub struct Limits {
     /// A resumable upload untouched this long is deleted.
     #[serde(with = "humantime_serde")]
     pub upload_expiry: Duration,
+    /// Slowest upload body accepted, bytes per second averaged over `upload_rate_window`; 0 is off.
+    pub upload_min_rate: u64,
+    /// The window `upload_min_rate` is averaged over.
+    #[serde(with = "humantime_serde")]
+    pub upload_rate_window: Duration,
+    /// A file in `<data_dir>/tmp` untouched this long is an orphan of a crash and is deleted.
+    #[serde(with = "humantime_serde")]
+    pub tmp_max_age: Duration,
     /// How long graceful shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -306,6 +314,11 @@ impl Config {
             // Zero would abort every response the moment the socket is momentarily full.
             bail!("limits.send_timeout must be longer than 0s");
         }
+        if self.limits.tmp_max_age <= self.limits.body_idle_timeout.max(self.limits.upload_rate_window) {
+            bail!(
+                "limits.tmp_max_age must be longer than limits.body_idle_timeout and limits.upload_rate_window"
+            );
+        }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");
         }
@@ -361,6 +374,9 @@ impl Default for Limits {
             max_connections: 10_000,
             max_upload_bytes: 4 << 30,
             upload_expiry: Duration::from_secs(24 * 3600),
+            upload_min_rate: 4096,
+            upload_rate_window: Duration::from_secs(60),
+            tmp_max_age: Duration::from_secs(6 * 3600),
             shutdown_grace: Duration::from_secs(10),
         }
     }

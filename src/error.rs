@@ -29,6 +29,9 @@ pub enum AppError {
     /// No requested range overlaps the representation of this length.
     #[error("none of the requested ranges is inside the {0} bytes of this file")]
     RangeNotSatisfiable(u64),
+    /// The request body stalled or arrived too slowly; the message says which limit.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The request body is over a size limit; the message says which.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -65,6 +68,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PreconditionFailed | Self::TusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -83,6 +87,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::PreconditionFailed => "precondition_failed",
             Self::TusVersion(_) => "tus_version",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -110,7 +115,7 @@ impl IntoResponse for AppError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
-        let report = ErrorReport { code: self.code(), message: self.to_string() };
+        let report = ErrorReport { code: self.code(), message: clip(self.to_string(), MAX_MESSAGE) };
         let mut response = self.status().into_response();
         if let Self::TusVersion(version) = self {
             response.headers_mut().insert("tus-version", HeaderValue::from_static(version));
@@ -127,6 +132,28 @@ impl IntoResponse for AppError {
         response.extensions_mut().insert(report);
         response
     }
+}
+
+/// The longest error message sent, in characters: messages quote client input (a path, a field
+/// name), and an error must never echo a megabyte back.
+const MAX_MESSAGE: usize = 300;
+
+/// How much of a piece of client input an error message quotes, in characters.
+const EXCERPT: usize = 40;
+
+/// `text` cut to `max` characters, with `…` where it was cut.
+fn clip(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+/// Client input as an error message quotes it: debug-quoted (control characters escaped) and cut
+/// to a short excerpt.
+pub(crate) fn excerpt(input: &str) -> String {
+    clip(format!("{:?}", clip(input.to_owned(), EXCERPT)), EXCERPT + 8)
 }
 
 /// Fallback for unknown paths.
@@ -195,6 +222,7 @@ mod tests {
             (AppError::NotFound("/x".into()), 404, "not_found"),
             (AppError::MethodNotAllowed(Method::DELETE), 405, "method_not_allowed"),
             (AppError::BadRequest("bad".into()), 400, "bad_request"),
+            (AppError::RequestTimeout("slow".into()), 408, "request_timeout"),
             (AppError::PreconditionFailed, 412, "precondition_failed"),
             (AppError::PayloadTooLarge("big".into()), 413, "payload_too_large"),
             (AppError::Conflict("offset".into()), 409, "conflict"),
@@ -209,6 +237,16 @@ mod tests {
         for (error, status, code) in cases {
             assert_eq!((error.status().as_u16(), error.code()), (status, code));
         }
+    }
+
+    #[test]
+    fn client_input_is_quoted_as_a_short_excerpt() {
+        assert_eq!(excerpt("file"), "\"file\"");
+        let long = excerpt(&"é".repeat(1 << 20));
+        assert!(long.chars().count() <= EXCERPT + 8 && long.ends_with("…\""), "{long}");
+        let message = AppError::NotFound("x".repeat(1 << 20)).into_response();
+        let report = message.extensions().get::<ErrorReport>().unwrap();
+        assert_eq!(report.message.chars().count(), MAX_MESSAGE + 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::db::Db;
 use crate::db::tus::TusUpload;
+use crate::ingest::body::BodyError;
 
 /// The protocol version spoken (and the only one).
 pub(crate) const VERSION: &str = "1.0.0";
@@ -49,9 +50,14 @@ pub(crate) enum TusError {
     /// A malformed header.
     #[error("{0}")]
     BadHeader(String),
-    /// The client's body failed; what arrived before it failed was kept.
-    #[error("the body was cut off; {0} bytes were kept")]
-    Interrupted(u64),
+    /// The client's body failed (or was too slow); what arrived before was kept.
+    #[error("{cause}; {kept} bytes were kept")]
+    Interrupted {
+        /// Bytes of this request that were kept.
+        kept: u64,
+        /// Why the body ended early.
+        cause: BodyError,
+    },
     /// Ours.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -95,11 +101,11 @@ pub(crate) fn parse_metadata(header: &str) -> Result<Vec<(String, Vec<u8>)>, Tus
         .map(|pair| {
             let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
-                return Err(bad(&format!("Upload-Metadata: invalid key {key:?}")));
+                return Err(bad(&format!("Upload-Metadata: invalid key {}", crate::error::excerpt(key))));
             }
-            let value = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .map_err(|_| bad(&format!("Upload-Metadata: the value of {key} is not base64")))?;
+            let value = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| {
+                bad(&format!("Upload-Metadata: the value of {} is not base64", crate::error::excerpt(key)))
+            })?;
             Ok((key.to_owned(), value))
         })
         .collect()
@@ -165,7 +171,7 @@ impl TusStore {
     ///
     /// With a checksum, the bytes count only if they all arrived and match; without one, what
     /// arrived before the body failed is kept, so the client resumes from there.
-    pub(crate) async fn append<S, E>(
+    pub(crate) async fn append<S>(
         &self,
         db: &Db,
         upload: &TusUpload,
@@ -174,7 +180,7 @@ impl TusStore {
         mut body: S,
     ) -> Result<u64, TusError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
     {
         let _lock = self.lock(&upload.id)?;
         // Re-read under the lock: another PATCH may have advanced it since the caller looked.
@@ -195,11 +201,14 @@ impl TusStore {
         file.seek(SeekFrom::Start(offset)).await.map_err(anyhow::Error::from)?;
         let mut digest = checksum.as_ref().map(|c| ring::digest::Context::new(c.algorithm));
         let mut written = 0u64;
-        let mut interrupted = false;
+        let mut interrupted = None;
         while let Some(chunk) = body.next().await {
-            let Ok(chunk) = chunk else {
-                interrupted = true;
-                break;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(cause) => {
+                    interrupted = Some(cause);
+                    break;
+                }
             };
             if offset + written + chunk.len() as u64 > length {
                 file.set_len(offset).await.map_err(anyhow::Error::from)?;
@@ -215,7 +224,7 @@ impl TusStore {
             digest.map(|d| checksum.as_ref().is_some_and(|c| d.finish().as_ref() == c.expected.as_slice()));
         let keep = match (checksum.is_some(), matches) {
             // A checksum covers the whole request body: part of it cannot be verified.
-            (true, _) if interrupted => false,
+            (true, _) if interrupted.is_some() => false,
             (true, Some(false)) => {
                 file.set_len(offset).await.map_err(anyhow::Error::from)?;
                 return Err(TusError::ChecksumMismatch(written));
@@ -233,8 +242,8 @@ impl TusStore {
         )
         .await
         .map_err(anyhow::Error::from)?;
-        if interrupted {
-            return Err(TusError::Interrupted(received - offset));
+        if let Some(cause) = interrupted {
+            return Err(TusError::Interrupted { kept: received - offset, cause });
         }
         Ok(received)
     }

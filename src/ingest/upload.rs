@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use crate::db::files::FileRow;
 use crate::db::videos::Video;
 use crate::ingest::faststart::{self, Outcome};
+use crate::ingest::multipart::MultipartError;
 use crate::library::Library;
 use crate::media::sniff;
 
@@ -35,9 +36,9 @@ pub(crate) enum IngestError {
     /// Not a video kino can serve.
     #[error("{0}")]
     Unsupported(String),
-    /// The client's body failed (disconnect, timeout, malformed multipart).
-    #[error("the upload did not complete: {0}")]
-    Aborted(String),
+    /// The client's body failed: a disconnect, a timeout, malformed multipart.
+    #[error(transparent)]
+    Form(#[from] MultipartError),
     /// The server could not store it.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -52,10 +53,9 @@ pub(crate) struct Staged {
 }
 
 /// Streams `chunks` into a temporary file under `tmp_dir`, refusing more than `limit` bytes.
-pub(crate) async fn stage<S, E>(tmp_dir: &Path, limit: u64, mut chunks: S) -> Result<Staged, IngestError>
+pub(crate) async fn stage<S>(tmp_dir: &Path, limit: u64, mut chunks: S) -> Result<Staged, IngestError>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes, MultipartError>> + Unpin,
 {
     std::fs::create_dir_all(tmp_dir).map_err(anyhow::Error::from)?;
     let file = NamedTempFile::new_in(tmp_dir).map_err(anyhow::Error::from)?;
@@ -65,7 +65,7 @@ where
     let mut block = BytesMut::with_capacity(WRITE_BLOCK);
     let mut size: u64 = 0;
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| IngestError::Aborted(e.to_string()))?;
+        let chunk = chunk?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(IngestError::TooLarge { limit });

@@ -2,18 +2,20 @@
 //! (resized on demand, format negotiated from `Accept`, cached by bytes). The pipeline itself is
 //! [`crate::images::ImageService`]; these handlers parse, call it and shape the answer.
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::db::images::ImageRow;
-use crate::error::AppError;
+use crate::error::{AppError, excerpt};
 use crate::images::{DEFAULT_QUALITY, Fit, ImageError, OutputFormat, Rendition, VARIANT_WIDTHS};
+use crate::ingest::multipart::MultipartError;
 use crate::range::precondition::none_match;
+use crate::routes::upload::{self, FORM_OVERHEAD};
 use crate::state::AppState;
 
 /// The largest output side on demand: bigger requests are refused, not silently shrunk.
@@ -74,33 +76,26 @@ async fn upload(State(state): State<AppState>, request: Request) -> Result<Respo
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     // The multipart framing adds a little; anything far beyond the image limit is refused unread.
-    if declared.is_some_and(|len| len > limits.max_bytes + 64 * 1024) {
+    let max_body = limits.max_bytes + FORM_OVERHEAD;
+    if declared.is_some_and(|len| len > max_body) {
         return Err(AppError::PayloadTooLarge(format!("images are limited to {} bytes", limits.max_bytes)));
     }
-    let mut multipart = Multipart::from_request(request, &state).await.map_err(|e| {
-        AppError::UnsupportedMediaType(format!("expected multipart/form-data: {}", e.body_text()))
-    })?;
+    let mut form = upload::form(request, &state.config.limits, max_body)?;
     let mut data: Option<Bytes> = None;
-    while let Some(mut field) =
-        multipart.next_field().await.map_err(|e| AppError::BadRequest(e.body_text()))?
-    {
-        if field.name() != Some("file") || data.is_some() {
+    while let Some(part) = form.next_part().await? {
+        if part.name() != Some("file") || data.is_some() {
             return Err(AppError::Unprocessable(format!(
                 "{}: unexpected or repeated field",
-                field.name().unwrap_or("")
+                excerpt(part.name().unwrap_or(""))
             )));
         }
-        let mut buffer = BytesMut::new();
-        while let Some(chunk) = field.chunk().await.map_err(|e| AppError::BadRequest(e.body_text()))? {
-            if (buffer.len() + chunk.len()) as u64 > limits.max_bytes {
-                return Err(AppError::PayloadTooLarge(format!(
-                    "images are limited to {} bytes",
-                    limits.max_bytes
-                )));
+        let max = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
+        data = Some(form.bytes(max).await.map_err(|error| match error {
+            MultipartError::PartTooLarge { .. } => {
+                AppError::PayloadTooLarge(format!("images are limited to {} bytes", limits.max_bytes))
             }
-            buffer.extend_from_slice(&chunk);
-        }
-        data = Some(buffer.freeze());
+            other => other.into(),
+        })?);
     }
     let data = data.ok_or_else(|| AppError::Unprocessable("file: required".into()))?;
     let row = state.images.upload(data).await.map_err(image_error)?;

@@ -12,6 +12,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::db::tus::TusUpload;
 use crate::error::AppError;
+use crate::ingest::body;
 use crate::ingest::tus::{self, Checksum, TusError, parse_metadata};
 use crate::ingest::upload::{self, Committed, Staged};
 use crate::routes::upload::ingest_error;
@@ -162,8 +163,12 @@ async fn write(
         .transpose()
         .map_err(tus_error)?;
     let db = state.library.db();
-    let received =
-        state.tus.append(db, upload, offset, checksum, body.into_data_stream()).await.map_err(tus_error)?;
+    let limits = &state.config.limits;
+    let received = state
+        .tus
+        .append(db, upload, offset, checksum, body::upload_body(body, limits))
+        .await
+        .map_err(tus_error)?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(UPLOAD_OFFSET, HeaderValue::from(received));
     if received < u64::try_from(upload.length).unwrap_or(0) {
@@ -217,7 +222,10 @@ fn tus_error(error: TusError) -> AppError {
         TusError::PastLength(_) => AppError::PayloadTooLarge(error.to_string()),
         TusError::ChecksumMismatch(_) => AppError::ChecksumMismatch(error.to_string()),
         TusError::BadHeader(message) => AppError::BadRequest(message),
-        TusError::Interrupted(_) => AppError::BadRequest(error.to_string()),
+        TusError::Interrupted { ref cause, .. } if cause.is_timeout() => {
+            AppError::RequestTimeout(error.to_string())
+        }
+        TusError::Interrupted { .. } => AppError::BadRequest(error.to_string()),
         TusError::Internal(cause) => AppError::Internal(cause),
     }
 }

@@ -1,19 +1,25 @@
 //! `POST /api/videos`: a streaming multipart video upload (fields `file`, optional `title`).
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use futures_util::TryStreamExt;
 
-use crate::error::AppError;
+use crate::config::Limits;
+use crate::error::{AppError, excerpt};
+use crate::ingest::body::{self, BodyError, UploadBody};
+use crate::ingest::multipart::{self, MultipartError, MultipartReader};
 use crate::ingest::upload::{self, Committed, IngestError, Staged};
 use crate::routes::videos::VideoJson;
 use crate::state::AppState;
 
 /// The longest title accepted, in characters (the table checks it too).
 const MAX_TITLE: usize = 300;
+
+/// Bytes a form may carry beyond its file: the framing, the part headers and a title. A body
+/// larger than its file limit plus this is refused, chunked or not.
+pub(crate) const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// `POST /api/videos`.
 pub(crate) fn router() -> Router<AppState> {
@@ -34,37 +40,40 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     // sends it (hyper only says 100 Continue once the body is polled).
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if declared.is_some_and(|len| len > limit.saturating_add(FORM_OVERHEAD)) {
         return Err(AppError::PayloadTooLarge(format!("the upload is larger than the {limit}-byte limit")));
     }
-    let mut multipart = Multipart::from_request(request, &state).await.map_err(|e| {
-        AppError::UnsupportedMediaType(format!("expected multipart/form-data: {}", e.body_text()))
-    })?;
+    let mut form = form(request, &state.config.limits, limit.saturating_add(FORM_OVERHEAD))?;
 
     let mut staged: Option<Staged> = None;
     let mut title: Option<String> = None;
-    while let Some(field) = multipart.next_field().await.map_err(|e| AppError::BadRequest(e.body_text()))? {
-        match field.name() {
+    while let Some(part) = form.next_part().await? {
+        match part.name() {
             Some("file") if staged.is_none() => {
-                let chunks = field.map_err(|e| e.body_text());
                 staged = Some(
-                    upload::stage(state.library.tmp_dir(), limit, Box::pin(chunks))
-                        .await
-                        .map_err(ingest_error)?,
+                    upload::stage(state.library.tmp_dir(), limit, form.data()).await.map_err(ingest_error)?,
                 );
             }
             Some("title") if title.is_none() => {
-                let text = field.text().await.map_err(|e| AppError::BadRequest(e.body_text()))?;
+                let invalid =
+                    || AppError::Unprocessable(format!("title: must be 1 to {MAX_TITLE} characters"));
+                // UTF-8 needs at most four bytes a character: anything longer is too long.
+                let text = form.bytes(MAX_TITLE * 4).await.map_err(|error| match error {
+                    MultipartError::PartTooLarge { .. } => invalid(),
+                    other => other.into(),
+                })?;
+                let text = String::from_utf8_lossy(&text);
                 let text = text.trim();
                 if text.is_empty() || text.chars().count() > MAX_TITLE {
-                    return Err(AppError::Unprocessable(format!(
-                        "title: must be 1 to {MAX_TITLE} characters"
-                    )));
+                    return Err(invalid());
                 }
                 title = Some(text.to_owned());
             }
             Some(name) => {
-                return Err(AppError::Unprocessable(format!("{name}: unexpected or repeated field")));
+                return Err(AppError::Unprocessable(format!(
+                    "{}: unexpected or repeated field",
+                    excerpt(name)
+                )));
             }
             None => return Err(AppError::Unprocessable("a form field has no name".into())),
         }
@@ -83,14 +92,49 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     Ok((status, [(header::LOCATION, location)], Json(VideoJson::from(&video))).into_response())
 }
 
+/// Opens a `multipart/form-data` upload body: at most `max_body` bytes, at least the minimum
+/// rate (shared with `POST /api/images`).
+pub(crate) fn form(
+    request: Request,
+    limits: &Limits,
+    max_body: u64,
+) -> Result<MultipartReader<UploadBody>, AppError> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let boundary = multipart::boundary(content_type.unwrap_or(""))?;
+    Ok(MultipartReader::new(&boundary, body::upload_body(request.into_body(), limits), max_body))
+}
+
 /// The HTTP error of a refused upload (shared with tus completion).
 pub(crate) fn ingest_error(error: IngestError) -> AppError {
     match error {
         IngestError::TooLarge { .. } => AppError::PayloadTooLarge(error.to_string()),
         IngestError::Unsupported(message) => AppError::UnsupportedMediaType(message),
-        IngestError::Aborted(message) => {
-            AppError::BadRequest(format!("the upload did not complete: {message}"))
-        }
+        IngestError::Form(error) => error.into(),
         IngestError::Internal(cause) => AppError::Internal(cause),
+    }
+}
+
+/// A form that could not be read: 415 when it is no form, 400 when malformed, 413 when too large,
+/// 408 when its body stalled or trickled.
+impl From<MultipartError> for AppError {
+    fn from(error: MultipartError) -> Self {
+        match error {
+            MultipartError::Body(error) => error.into(),
+            MultipartError::NotMultipart(message) => AppError::UnsupportedMediaType(message.to_owned()),
+            MultipartError::Malformed(message) => AppError::BadRequest(message),
+            MultipartError::PartTooLarge { .. } => AppError::PayloadTooLarge(error.to_string()),
+        }
+    }
+}
+
+/// An upload body that failed: 408 for the client's slowness (RFC 9110 §15.5.9), 413 for its
+/// size, 400 for a cut-off.
+impl From<BodyError> for AppError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::Stalled(_) | BodyError::TooSlow { .. } => AppError::RequestTimeout(error.to_string()),
+            BodyError::TooLarge { .. } => AppError::PayloadTooLarge(error.to_string()),
+            BodyError::Failed(_) => AppError::BadRequest(error.to_string()),
+        }
     }
 }

@@ -58,7 +58,17 @@ async fn upload(
     protocol: Protocol,
     body: impl Stream<Item = Bytes> + Unpin + Send + 'static,
 ) -> (u16, Value) {
-    let url = app.tls_url("/api/videos");
+    post_form(app, protocol, "/api/videos", body).await
+}
+
+/// Posts `body` as a multipart form to `path` over `protocol`; returns status and JSON.
+async fn post_form(
+    app: &TestApp,
+    protocol: Protocol,
+    path: &str,
+    body: impl Stream<Item = Bytes> + Unpin + Send + 'static,
+) -> (u16, Value) {
+    let url = app.tls_url(path);
     match protocol {
         Protocol::Http3 => {
             let head = http::Request::post(&url).header("content-type", CONTENT_TYPE).body(()).unwrap();
@@ -250,4 +260,216 @@ async fn form_fields_are_validated() {
     ))]));
     let (status, json) = upload(&app, Protocol::Http2, no_file).await;
     assert_eq!((status, json["error"]["message"].as_str()), (422, Some("file: required")));
+}
+
+// Multipart abuse and upload limits (issue 12). The bodies are generated as they are sent, so
+// the client holds none of them and the RSS growth measured is the server's.
+
+/// Megabytes of `fill` after `head`: a chunked body the server must refuse long before its end.
+fn endless_after(
+    head: &'static [u8],
+    megabytes: usize,
+    fill: u8,
+) -> impl Stream<Item = Bytes> + Unpin + Send {
+    let chunk = Bytes::from(vec![fill; 1 << 20]);
+    Box::pin(
+        stream::iter([Bytes::from_static(head)])
+            .chain(stream::iter((0..megabytes).map(move |_| chunk.clone()))),
+    )
+}
+
+#[tokio::test]
+async fn a_200_mib_form_without_a_boundary_or_blank_line_is_refused_at_once_in_flat_memory() {
+    let app = spawn_app().await;
+    let cases: [(&str, &'static [u8]); 2] = [
+        ("no boundary", b""),
+        (
+            "part headers without a blank line",
+            b"--kino-test-boundary-7d1f\r\nContent-Disposition: form-data; name=\"file\"\r\n",
+        ),
+    ];
+    for (case, head) in cases {
+        for path in ["/api/videos", "/api/images"] {
+            for protocol in ALL_PROTOCOLS {
+                let before = rss_bytes();
+                let started = std::time::Instant::now();
+                let (status, body) = post_form(&app, protocol, path, endless_after(head, 200, b'a')).await;
+                let elapsed = started.elapsed();
+                let growth = rss_bytes().saturating_sub(before);
+                eprintln!("{case}, {path}, {protocol:?}: {status} in {elapsed:?}, RSS +{} KB", growth >> 10);
+                assert_eq!(status, 400, "{case}, {path}, {protocol:?}: {body}");
+                assert_eq!(body["error"]["code"], "bad_request");
+                // The issue's target is < 1 s; 5 s keeps a loaded CI machine green, and before the
+                // fix this took 25 s (the client gives up at 20 s).
+                assert!(elapsed < Duration::from_secs(5), "{case}, {path}, {protocol:?}: {elapsed:?}");
+                assert!(growth < 20 << 20, "{case}, {path}, {protocol:?}: RSS grew by {} MB", growth >> 20);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_megabyte_field_name_gets_a_short_error() {
+    let app = spawn_app().await;
+    let name = "n".repeat(1 << 20);
+    for path in ["/api/videos", "/api/images"] {
+        let form = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nx\r\n--{BOUNDARY}--\r\n"
+        );
+        let response = app
+            .h2()
+            .post(app.tls_url(path))
+            .header("content-type", CONTENT_TYPE)
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(body.len() < 300, "{path}: a {}-byte error body echoes the name", body.len());
+        assert!(body.contains("headers are longer than 8 KiB"), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_tiny_fields_are_refused_at_the_first_unexpected_one() {
+    let app = spawn_app().await;
+    for path in ["/api/videos", "/api/images"] {
+        let fields = stream::iter(0..100_000).map(|i| {
+            Bytes::from(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n"))
+        });
+        let body = Box::pin(fields.chain(stream::iter([Bytes::from(format!("--{BOUNDARY}--\r\n"))])));
+        let started = std::time::Instant::now();
+        let (status, json) = post_form(&app, Protocol::Http2, path, body).await;
+        assert_eq!(status, 422, "{path}: {json}");
+        assert_eq!(json["error"]["message"], "\"f0\": unexpected or repeated field");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}: {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn a_100_mib_title_is_refused_without_being_held() {
+    let app = spawn_app().await;
+    let head = b"--kino-test-boundary-7d1f\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n";
+    let before = rss_bytes();
+    let (status, json) = upload(&app, Protocol::Http2, endless_after(head, 100, b't')).await;
+    let growth = rss_bytes().saturating_sub(before);
+    assert_eq!(status, 422, "{json}");
+    assert_eq!(json["error"]["message"], "title: must be 1 to 300 characters");
+    assert!(growth < 20 << 20, "RSS grew by {} MB", growth >> 20);
+}
+
+#[tokio::test]
+async fn a_chunked_body_far_over_the_limit_is_413_at_once_and_leaves_no_file() {
+    let app = spawn_app_with(|c| c.limits.max_upload_bytes = 2 << 20).await;
+    let head = b"--kino-test-boundary-7d1f\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n";
+    for protocol in ALL_PROTOCOLS {
+        let started = std::time::Instant::now();
+        let (status, json) = upload(&app, protocol, endless_after(head, 200, 0)).await;
+        assert_eq!(status, 413, "{protocol:?}: {json}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{protocol:?}: {:?}", started.elapsed());
+    }
+    assert_eq!(files_in(&app.data_dir().join("tmp")), 0);
+}
+
+/// Sends `head` and `body` over plain HTTP/1.1, then waits (sending nothing more) for the answer.
+async fn stall_after(app: &TestApp, head: &str, body: &[u8]) -> String {
+    let mut socket = TcpStream::connect(app.http).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn a_stalled_upload_body_is_408() {
+    let app = spawn_app_with(|c| c.limits.body_idle_timeout = Duration::from_millis(300)).await;
+    let part = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nsome bytes");
+    for path in ["/api/videos", "/api/images"] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: kino\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: 100000\r\n\r\n"
+        );
+        let answer = stall_after(&app, &head, part.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("\"request_timeout\""), "{path}: {answer}");
+    }
+    // A resumable upload's PATCH too; what arrived is kept.
+    let created = app
+        .plain()
+        .post(app.plain_url("/api/uploads"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "100000")
+        .send()
+        .await
+        .unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: kino\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 100000\r\n\r\n"
+    );
+    let answer = stall_after(&app, &head, &[7u8; 1000]).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "tus: {answer}");
+    assert!(answer.contains("1000 bytes were kept"), "tus: {answer}");
+}
+
+#[tokio::test]
+async fn a_trickling_upload_is_cut_off_with_408_when_a_window_brings_too_little() {
+    let app = spawn_app_with(|c| {
+        c.limits.upload_min_rate = 64 * 1024;
+        c.limits.upload_rate_window = Duration::from_millis(500);
+    })
+    .await;
+    for protocol in ALL_PROTOCOLS {
+        // 100 bytes every 50 ms: 2 KB/s, never idle for long, and done only after 10 s.
+        let trickle = stream::unfold(0, |i| async move {
+            (i < 200).then_some(())?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some((Bytes::from(vec![b'x'; 100]), i + 1))
+        });
+        let started = std::time::Instant::now();
+        let (status, json) = upload(&app, protocol, multipart(Box::pin(trickle), None)).await;
+        let elapsed = started.elapsed();
+        assert_eq!(status, 408, "{protocol:?}: {json}");
+        assert_eq!(json["error"]["code"], "request_timeout");
+        assert!(elapsed < Duration::from_secs(5), "{protocol:?}: cut off after {elapsed:?}");
+    }
+    assert_eq!(files_in(&app.data_dir().join("tmp")), 0);
+}
+
+#[tokio::test]
+async fn orphaned_temporary_files_are_deleted_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("data/tmp");
+    std::fs::create_dir_all(tmp.join(".tmpDIR")).unwrap();
+    // What a kill -9 mid-upload leaves: tempfile's `.tmpXXXXXX` names.
+    for name in [".tmpA1b2C3", ".tmpZ9y8X7", ".tmpDIR/part"] {
+        std::fs::write(tmp.join(name), vec![1u8; 4096]).unwrap();
+    }
+    let app = crate::common::spawn_in(dir.path(), |_| {}).await;
+    assert_eq!(files_in(&tmp), 0, "nothing is in flight at start-up, so everything there goes");
+    assert_eq!(catalog_total(&app).await, 3);
+}
+
+#[tokio::test]
+async fn temporary_files_older_than_tmp_max_age_are_swept_while_running() {
+    let app = spawn_app_with(|c| c.limits.tmp_max_age = Duration::from_secs(2)).await;
+    let tmp = app.data_dir().join("tmp");
+    let (old, fresh) = (tmp.join(".tmpOLD123"), tmp.join(".tmpNEW456"));
+    std::fs::write(&old, b"left by a crash").unwrap();
+    std::fs::write(&fresh, b"being written").unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(hour_ago).unwrap();
+    let started = std::time::Instant::now();
+    while old.exists() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the old file is still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fresh.exists(), "a file touched within tmp_max_age stays");
+    while fresh.exists() {
+        assert!(started.elapsed() < Duration::from_secs(8), "the file was not swept once it aged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
