@@ -16,7 +16,7 @@
 //! - `library`: media roots, the scanner, container parsers, safe path resolution.
 //! - `db`: the sqlx pool, migrations and the model functions of each table.
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
-//! - `ingest`: streaming uploads and the MP4 faststart rewrite.
+//! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool.
 //! - `middleware`: access log, panic catcher, `Alt-Svc`.
 //! - [`error`]: the HTTP error type and how errors are rendered.

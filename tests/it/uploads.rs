@@ -473,3 +473,70 @@ async fn temporary_files_older_than_tmp_max_age_are_swept_while_running() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A running `kino` binary, killed (SIGKILL) when dropped, so a failing test leaves none behind.
+struct Kino(std::process::Child);
+
+impl Kino {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Kino {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts the real `kino` binary in `dir`; returns it and its plain-HTTP address once it listens.
+fn start_kino(dir: &Path) -> (Kino, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kino"))
+        .current_dir(dir)
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0"])
+        .env("KINO_LOG_FORMAT", "json")
+        .env("KINO_SECRET", "a-test-secret-that-is-long-enough-000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let http = loop {
+        let line = lines.next().expect("a start-up banner").unwrap();
+        let log: Value = serde_json::from_str(&line).expect("JSON log line");
+        if let Some(url) = log["http"].as_str() {
+            break url.trim_start_matches("http://").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (Kino(child), http)
+}
+
+#[test]
+fn a_kill_9_mid_upload_leaves_a_temporary_file_that_the_next_start_deletes() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("data/tmp");
+    let (mut kino, http) = start_kino(dir.path());
+    let mut socket = std::net::TcpStream::connect(&http).unwrap();
+    let head = format!(
+        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n",
+        10 << 20
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    socket.write_all(&vec![0u8; 3 << 20]).unwrap();
+    let started = std::time::Instant::now();
+    // Written in 1 MiB blocks: once one is on disk, the upload is half-way.
+    while std::fs::read_dir(&tmp).unwrap().flatten().all(|e| e.metadata().unwrap().len() < 1 << 20) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the upload never reached the disk");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kino.kill(); // SIGKILL: no destructor runs
+    assert_eq!(files_in(&tmp), 1, "the crash left the partial upload behind");
+
+    let (_kino, _) = start_kino(dir.path());
+    assert_eq!(files_in(&tmp), 0, "the next start deleted it");
+}
