@@ -21,7 +21,7 @@
 //! - `media`: what a file is from its bytes: sniffed type, MP4 and WebM container facts.
 //! - `db`: the sqlx pool, migrations and the model functions of each table.
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
-//! - `ingest`: streaming uploads and the MP4 faststart rewrite.
+//! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
 //!   memory budget, and the image service (uploads, variants, renditions).
 //! - `middleware`: access log, panic catcher, `Alt-Svc`.

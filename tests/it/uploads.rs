@@ -474,8 +474,24 @@ async fn temporary_files_older_than_tmp_max_age_are_swept_while_running() {
     }
 }
 
+/// A running `kino` binary, killed (SIGKILL) when dropped, so a failing test leaves none behind.
+struct Kino(std::process::Child);
+
+impl Kino {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Kino {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts the real `kino` binary in `dir`; returns it and its plain-HTTP address once it listens.
-fn start_kino(dir: &Path) -> (std::process::Child, String) {
+fn start_kino(dir: &Path) -> (Kino, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kino"))
         .current_dir(dir)
@@ -483,6 +499,7 @@ fn start_kino(dir: &Path) -> (std::process::Child, String) {
         .env("KINO_LOG_FORMAT", "json")
         .env("KINO_SECRET", "a-test-secret-that-is-long-enough-000")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
@@ -495,7 +512,7 @@ fn start_kino(dir: &Path) -> (std::process::Child, String) {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, http)
+    (Kino(child), http)
 }
 
 #[test]
@@ -517,12 +534,9 @@ fn a_kill_9_mid_upload_leaves_a_temporary_file_that_the_next_start_deletes() {
         assert!(started.elapsed() < Duration::from_secs(10), "the upload never reached the disk");
         std::thread::sleep(Duration::from_millis(20));
     }
-    kino.kill().unwrap(); // SIGKILL: no destructor runs
-    kino.wait().unwrap();
+    kino.kill(); // SIGKILL: no destructor runs
     assert_eq!(files_in(&tmp), 1, "the crash left the partial upload behind");
 
-    let (mut kino, _) = start_kino(dir.path());
+    let (_kino, _) = start_kino(dir.path());
     assert_eq!(files_in(&tmp), 0, "the next start deleted it");
-    kino.kill().unwrap();
-    kino.wait().unwrap();
 }
