@@ -70,7 +70,7 @@ impl App {
         let tmp = state.library.tmp_dir().to_owned();
         let tmp_sweeper =
             tokio::spawn(crate::ingest::sweep::run(tmp, state.config.limits.tmp_max_age, shutdown.clone()));
-        let sweeper = tokio::spawn(sweep_uploads(state.tus.clone(), state.library.db().clone(), shutdown));
+        let sweeper = tokio::spawn(sweep_uploads(state.tus.clone(), state.db.clone(), shutdown));
         let stats = state.stats.clone();
         let background = Background { views, writer, writer_stop, sweepers: [sweeper, tmp_sweeper] };
         Ok(Self { router: router(state), stats, background })

@@ -61,6 +61,13 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A database failure is the server's, never the client's: the cause is logged, a 500 sent.
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(error).context("database"))
+    }
+}
+
 impl AppError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> StatusCode {

@@ -6,6 +6,7 @@ use axum::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::db::Db;
 use crate::images::ImageService;
 use crate::ingest::tus::TusStore;
 use crate::library::Library;
@@ -27,6 +28,8 @@ pub(crate) struct Services {
     pub(crate) shutdown: CancellationToken,
     /// Request statistics.
     pub(crate) stats: Arc<Stats>,
+    /// The database: every table's repository.
+    pub(crate) db: Db,
     /// The media catalog and roots.
     pub(crate) library: Arc<Library>,
     /// The view tracker.
@@ -47,13 +50,13 @@ impl AppState {
     ) -> Self {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
-        let images =
-            ImageService::new(&config.data_dir, library.db().pool().clone(), config.images.memory_budget);
+        let db = library.db().clone();
+        let images = ImageService::new(&config.data_dir, db.clone(), config.images.memory_budget);
         let tus = Arc::new(
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );
         let stats = Arc::default();
-        Self(Arc::new(Services { config, alt_svc, shutdown, stats, library, views, images, tus }))
+        Self(Arc::new(Services { config, alt_svc, shutdown, stats, db, library, views, images, tus }))
     }
 }
 

@@ -1,9 +1,10 @@
 //! The `files` table: every file under the media roots, with its content hash and media type.
 
-use sqlx::{FromRow, SqliteExecutor};
+use super::Fut;
+use super::videos::VideoRecord;
 
 /// One catalogued file.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FileRow {
     /// Short stable id.
     pub(crate) id: String,
@@ -21,74 +22,25 @@ pub(crate) struct FileRow {
     pub(crate) mime: String,
 }
 
-impl FileRow {
+/// The `files` repository.
+pub(crate) trait Files {
     /// The file at `path` inside `root` (served by the `UNIQUE (root, path)` index).
-    pub(crate) async fn find_by_path(
-        db: impl SqliteExecutor<'_>,
-        root: &str,
-        path: &str,
-    ) -> sqlx::Result<Option<Self>> {
-        sqlx::query_as(
-            "SELECT id, root, path, size, mtime_ns, hash, mime FROM files WHERE root = $1 AND path = $2",
-        )
-        .bind(root)
-        .bind(path)
-        .fetch_optional(db)
-        .await
-    }
+    fn find_by_path<'a>(&'a self, root: &'a str, path: &'a str) -> Fut<'a, Option<FileRow>>;
 
     /// A file with this content, if the library has one (served by `files_by_hash`).
-    pub(crate) async fn find_by_hash(db: impl SqliteExecutor<'_>, hash: &str) -> sqlx::Result<Option<Self>> {
-        sqlx::query_as("SELECT id, root, path, size, mtime_ns, hash, mime FROM files WHERE hash = $1 LIMIT 1")
-            .bind(hash)
-            .fetch_optional(db)
-            .await
-    }
+    fn find_by_hash<'a>(&'a self, hash: &'a str) -> Fut<'a, Option<FileRow>>;
 
     /// Images in the catalog, by path, for the library page.
-    pub(crate) async fn images(db: impl SqliteExecutor<'_>, limit: u32) -> sqlx::Result<Vec<Self>> {
-        sqlx::query_as(
-            "SELECT id, root, path, size, mtime_ns, hash, mime FROM files
-             WHERE mime LIKE 'image/%' ORDER BY path LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(db)
-        .await
-    }
+    fn images(&self, limit: u32) -> Fut<'_, Vec<FileRow>>;
 
     /// Every file of a root, for the scanner's change detection.
-    pub(crate) async fn in_root(db: impl SqliteExecutor<'_>, root: &str) -> sqlx::Result<Vec<Self>> {
-        sqlx::query_as("SELECT id, root, path, size, mtime_ns, hash, mime FROM files WHERE root = $1")
-            .bind(root)
-            .fetch_all(db)
-            .await
-    }
+    fn in_root<'a>(&'a self, root: &'a str) -> Fut<'a, Vec<FileRow>>;
 
-    /// Inserts the row, or updates it when the id exists (a file whose content changed).
-    pub(crate) async fn upsert(&self, db: impl SqliteExecutor<'_>, scanned_at: i64) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO files (id, root, path, size, mtime_ns, hash, mime, scanned_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (id) DO UPDATE SET
-                 size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash,
-                 mime = excluded.mime, scanned_at = excluded.scanned_at",
-        )
-        .bind(&self.id)
-        .bind(&self.root)
-        .bind(&self.path)
-        .bind(self.size)
-        .bind(self.mtime_ns)
-        .bind(&self.hash)
-        .bind(&self.mime)
-        .bind(scanned_at)
-        .execute(db)
-        .await?;
-        Ok(())
-    }
+    /// Writes a file's row (inserted, or updated when its content changed) and, for a video,
+    /// what the scanner learnt about it, in one transaction. An existing video keeps its view
+    /// count and first-seen time.
+    fn catalog<'a>(&'a self, file: &'a FileRow, video: Option<&'a VideoRecord<'a>>, now: i64) -> Fut<'a, ()>;
 
     /// Deletes a file that left the root (its video row goes with it: `ON DELETE CASCADE`).
-    pub(crate) async fn delete(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM files WHERE id = $1").bind(id).execute(db).await?;
-        Ok(())
-    }
+    fn delete<'a>(&'a self, id: &'a str) -> Fut<'a, ()>;
 }

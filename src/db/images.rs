@@ -1,9 +1,9 @@
 //! The `images` table: one row per uploaded image.
 
-use sqlx::{FromRow, SqliteExecutor};
+use super::Fut;
 
 /// An uploaded image.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ImageRow {
     /// Random short id.
     pub(crate) id: String,
@@ -21,32 +21,11 @@ pub(crate) struct ImageRow {
     pub(crate) created_at: i64,
 }
 
-impl ImageRow {
+/// The `images` repository.
+pub(crate) trait Images {
     /// The image with this id.
-    pub(crate) async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Self>> {
-        sqlx::query_as(
-            "SELECT id, width, height, source, master, bytes, created_at FROM images WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(db)
-        .await
-    }
+    fn find<'a>(&'a self, id: &'a str) -> Fut<'a, Option<ImageRow>>;
 
     /// Inserts a new image.
-    pub(crate) async fn insert(&self, db: impl SqliteExecutor<'_>) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO images (id, width, height, source, master, bytes, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&self.id)
-        .bind(self.width)
-        .bind(self.height)
-        .bind(&self.source)
-        .bind(&self.master)
-        .bind(self.bytes)
-        .bind(self.created_at)
-        .execute(db)
-        .await?;
-        Ok(())
-    }
+    fn insert<'a>(&'a self, image: &'a ImageRow) -> Fut<'a, ()>;
 }

@@ -1,61 +1,86 @@
-//! The database: an sqlx pool over SQLite (WAL, foreign keys) with migrations; queries live with
-//! their table in the submodules, every parameter bound.
+//! The data layer: one repository trait per table, the row types they speak in, and the [`Db`]
+//! handle that reaches them; the SQLite implementation is in `sqlite/`.
+//!
+//! Handlers and domain code call `db.videos().find(id)` and never see a pool, so a PostgreSQL
+//! backend is one more implementation of [`Backend`] (a `postgres/` module beside `sqlite/`,
+//! chosen in [`Db::open`]), not a rewrite. Each backend keeps its SQL compile-time checked
+//! (`query!` against its own schema, offline data in `.sqlx/`); SQL both dialects accept is
+//! written the same in both, and the differences stay inside the backend's module.
 
 pub(crate) mod files;
 pub(crate) mod images;
+mod sqlite;
 pub(crate) mod tus;
 pub(crate) mod videos;
 pub(crate) mod views;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
-use anyhow::Context;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use futures_util::future::BoxFuture;
 
-/// File name of the embedded database inside the data dir.
-const DB_FILE: &str = "kino.db";
+use self::files::Files;
+use self::images::Images;
+use self::tus::Uploads;
+use self::videos::Videos;
+use self::views::Views;
 
-/// The connection pool every model function takes.
-#[derive(Clone, Debug)]
-pub(crate) struct Db {
-    pool: SqlitePool,
+/// What every repository method returns: a boxed future, so the traits stay object-safe and
+/// [`Db`] can hold any backend behind one pointer (a box per query costs nothing next to the
+/// query itself).
+pub(crate) type Fut<'a, T> = BoxFuture<'a, sqlx::Result<T>>;
+
+/// A database backend: every table's repository, plus a liveness probe.
+pub(crate) trait Backend: Files + Videos + Views + Images + Uploads + Send + Sync {
+    /// Whether the database answers a trivial query, for readiness.
+    fn ping(&self) -> BoxFuture<'_, bool>;
 }
 
+/// The handle on the database every handler and domain function takes; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Db(Arc<dyn Backend>);
+
 impl Db {
-    /// Opens (creating if needed) `<data_dir>/kino.db` and applies pending migrations.
+    /// Opens (creating if needed) the embedded SQLite database in `data_dir` and applies pending
+    /// migrations.
     pub(crate) async fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let path = data_dir.join(DB_FILE);
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(&path)
-            .create_if_missing(true)
-            // WAL lets readers (every stream request) proceed while the scanner or the view
-            // writer commits; NORMAL sync is durable across process crashes in WAL mode.
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("opening database {}", path.display()))?;
-        sqlx::migrate!("./migrations").run(&pool).await.context("applying database migrations")?;
-        Ok(Self { pool })
+        Ok(Self(Arc::new(sqlite::Sqlite::open(data_dir).await?)))
     }
 
-    /// The pool, for model functions.
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The `files` table.
+    pub(crate) fn files(&self) -> &dyn Files {
+        &*self.0
+    }
+
+    /// The `videos` table.
+    pub(crate) fn videos(&self) -> &dyn Videos {
+        &*self.0
+    }
+
+    /// The `views` and `view_sessions` tables.
+    pub(crate) fn views(&self) -> &dyn Views {
+        &*self.0
+    }
+
+    /// The `images` table.
+    pub(crate) fn images(&self) -> &dyn Images {
+        &*self.0
+    }
+
+    /// The `tus_uploads` table.
+    pub(crate) fn uploads(&self) -> &dyn Uploads {
+        &*self.0
     }
 
     /// Whether the database answers, for readiness.
     pub(crate) async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.0.ping().await
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
     }
 }
 
@@ -64,56 +89,4 @@ pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn plan(db: &Db, sql: &str) -> String {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                .fetch_all(db.pool())
-                .await
-                .unwrap();
-        rows.into_iter().map(|(_, _, _, detail)| detail).collect::<Vec<_>>().join("\n")
-    }
-
-    #[tokio::test]
-    async fn lookups_use_their_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).await.unwrap();
-        let by_path = plan(&db, "SELECT id FROM files WHERE root = 'media' AND path = 'a.mp4'").await;
-        assert!(by_path.contains("USING INDEX sqlite_autoindex_files_2 (root=? AND path=?)"), "{by_path}");
-        let by_id = plan(&db, "SELECT title FROM videos WHERE file_id = 'x'").await;
-        assert!(
-            by_id.contains("USING INDEX sqlite_autoindex_videos_1") || by_id.contains("PRIMARY KEY"),
-            "{by_id}"
-        );
-        let page = plan(
-            &db,
-            "SELECT v.file_id FROM videos v JOIN files f ON f.id = v.file_id ORDER BY v.created_at DESC, v.file_id LIMIT 20",
-        )
-        .await;
-        assert!(page.contains("videos_by_created"), "{page}");
-        assert!(!page.contains("TEMP B-TREE"), "the page needs no sort: {page}");
-    }
-
-    #[tokio::test]
-    async fn the_database_is_wal_with_foreign_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
-        let fks: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(db.pool()).await.unwrap();
-        assert_eq!((mode.as_str(), fks), ("wal", 1));
-        // CHECK constraints hold: a negative size or a non-object metadata is refused.
-        let bad = sqlx::query(
-            "INSERT INTO files (id, root, path, size, mtime_ns, hash, mime, scanned_at)
-             VALUES ('abcdefgh', 'r', 'p', -1, 0, $1, 'video/mp4', 0)",
-        )
-        .bind("0".repeat(64))
-        .execute(db.pool())
-        .await;
-        assert!(bad.is_err());
-    }
 }

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use sqlx::SqlitePool;
 
 use super::{
     CpuPool, Fit, Header, ImageError, Limits, MemoryBudget, OutputFormat, decode, encode, probe, resize,
 };
+use crate::db::Db;
 use crate::db::images::ImageRow;
 use crate::db::now_secs;
 
@@ -55,7 +55,7 @@ pub(crate) struct Rendition {
 /// Image storage, workers, memory budget and the result cache.
 pub(crate) struct ImageService {
     dir: PathBuf,
-    db: SqlitePool,
+    db: Db,
     limits: Limits,
     pool: CpuPool,
     budget: MemoryBudget,
@@ -73,7 +73,7 @@ struct Processed {
 impl ImageService {
     /// Images under `<data_dir>/images`, rows in `db`, one worker per core, jobs admitted by a
     /// `memory_budget` of bytes.
-    pub(crate) fn new(data_dir: &Path, db: SqlitePool, memory_budget: u64) -> Arc<Self> {
+    pub(crate) fn new(data_dir: &Path, db: Db, memory_budget: u64) -> Arc<Self> {
         Arc::new(Self {
             dir: data_dir.join("images"),
             db,
@@ -114,13 +114,19 @@ impl ImageService {
             bytes: i64::try_from(input_len).unwrap_or(i64::MAX),
             created_at: now_secs(),
         };
-        row.insert(&self.db).await.map_err(|e| ImageError::Internal(format!("saving the image: {e}")))?;
+        self.db
+            .images()
+            .insert(&row)
+            .await
+            .map_err(|e| ImageError::Internal(format!("saving the image: {e}")))?;
         Ok(row)
     }
 
     /// The stored image `id`.
     pub(crate) async fn find(&self, id: &str) -> Result<ImageRow, ImageError> {
-        ImageRow::find(&self.db, id)
+        self.db
+            .images()
+            .find(id)
             .await
             .map_err(|e| ImageError::Internal(format!("reading the image: {e}")))?
             .ok_or(ImageError::NotFound)

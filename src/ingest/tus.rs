@@ -163,7 +163,7 @@ impl TusStore {
             created_at: now_ms() / 1000,
             expires_at: self.expiry_from_now(),
         };
-        upload.insert(db.pool()).await?;
+        db.uploads().insert(&upload).await?;
         Ok(upload)
     }
 
@@ -184,10 +184,8 @@ impl TusStore {
     {
         let _lock = self.lock(&upload.id)?;
         // Re-read under the lock: another PATCH may have advanced it since the caller looked.
-        let current = TusUpload::find(db.pool(), &upload.id)
-            .await
-            .map_err(anyhow::Error::from)?
-            .ok_or(TusError::Busy)?;
+        let current =
+            db.uploads().find(&upload.id).await.map_err(anyhow::Error::from)?.ok_or(TusError::Busy)?;
         let actual = u64::try_from(current.received).unwrap_or(0);
         if offset != actual {
             return Err(TusError::OffsetMismatch { sent: offset, actual });
@@ -234,14 +232,10 @@ impl TusStore {
         let received = if keep { offset + written } else { offset };
         file.set_len(received).await.map_err(anyhow::Error::from)?;
         file.sync_all().await.map_err(anyhow::Error::from)?;
-        TusUpload::advance(
-            db.pool(),
-            &upload.id,
-            i64::try_from(received).unwrap_or(i64::MAX),
-            self.expiry_from_now(),
-        )
-        .await
-        .map_err(anyhow::Error::from)?;
+        db.uploads()
+            .advance(&upload.id, i64::try_from(received).unwrap_or(i64::MAX), self.expiry_from_now())
+            .await
+            .map_err(anyhow::Error::from)?;
         if let Some(cause) = interrupted {
             return Err(TusError::Interrupted { kept: received - offset, cause });
         }
@@ -257,7 +251,7 @@ impl TusStore {
 
     /// Deletes an upload: its row, then its bytes.
     pub(crate) async fn remove(&self, db: &Db, id: &str) -> anyhow::Result<()> {
-        TusUpload::delete(db.pool(), id).await?;
+        db.uploads().delete(id).await?;
         match tokio::fs::remove_file(self.path(id)).await {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
             _ => Ok(()),
@@ -266,7 +260,7 @@ impl TusStore {
 
     /// Deletes every expired upload; returns how many.
     pub(crate) async fn sweep(&self, db: &Db) -> anyhow::Result<usize> {
-        let expired = TusUpload::expired(db.pool(), now_ms()).await?;
+        let expired = db.uploads().expired(now_ms()).await?;
         for id in &expired {
             self.remove(db, id).await?;
         }

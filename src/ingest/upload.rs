@@ -11,7 +11,6 @@ use futures_util::{Stream, StreamExt};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
-use crate::db::files::FileRow;
 use crate::db::videos::Video;
 use crate::ingest::faststart::{self, Outcome};
 use crate::ingest::multipart::MultipartError;
@@ -161,9 +160,9 @@ pub(crate) async fn commit(
             }
         }
     }
-    let pool = library.db().pool();
-    if let Some(existing) = FileRow::find_by_hash(pool, &hash).await.map_err(anyhow::Error::from)?
-        && let Some(video) = Video::find(pool, &existing.id).await.map_err(anyhow::Error::from)?
+    let db = library.db();
+    if let Some(existing) = db.files().find_by_hash(&hash).await.map_err(anyhow::Error::from)?
+        && let Some(video) = db.videos().find(&existing.id).await.map_err(anyhow::Error::from)?
     {
         return Ok(Committed::Existing(video));
     }

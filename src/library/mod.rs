@@ -101,9 +101,9 @@ impl Library {
             .with_context(|| format!("storing {}", target.display()))?;
         let (row, _) = scan::catalog_file(&self.db, root, &relative).await?;
         if let Some(title) = title {
-            Video::set_title(self.db.pool(), &row.id, title).await?;
+            self.db.videos().set_title(&row.id, title).await?;
         }
-        Video::find(self.db.pool(), &row.id).await?.context("the upload was catalogued as a video")
+        self.db.videos().find(&row.id).await?.context("the upload was catalogued as a video")
     }
 
     /// The database.
@@ -143,7 +143,7 @@ impl Library {
         let (root_path, candidate) = (root.path.clone(), root.path.join(relative));
         let opened = tokio::task::spawn_blocking(move || open_inside(&root_path, &candidate)).await??;
         let Some(Opened { file, relative, size, mtime_ns }) = opened else { return Ok(None) };
-        let row = match FileRow::find_by_path(self.db.pool(), &root.label, &relative).await? {
+        let row = match self.db.files().find_by_path(&root.label, &relative).await? {
             Some(row) if row.size == size && row.mtime_ns == mtime_ns => row,
             // New since the scan, or changed: hash it now so the ETag is the content's.
             _ => scan::catalog_file(&self.db, root, &relative).await?.0,

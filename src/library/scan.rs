@@ -14,7 +14,7 @@ use base64::Engine;
 
 use super::Root;
 use crate::db::files::FileRow;
-use crate::db::videos::{Metadata, Video, VideoRecord};
+use crate::db::videos::{Metadata, VideoRecord};
 use crate::db::{Db, now_secs};
 use crate::media::container::{self, MediaInfo};
 use crate::media::sniff;
@@ -36,11 +36,8 @@ pub struct ScanReport {
 pub(crate) async fn scan(db: &Db, roots: &[Root]) -> anyhow::Result<ScanReport> {
     let mut report = ScanReport::default();
     for root in roots {
-        let known: HashMap<String, FileRow> = FileRow::in_root(db.pool(), &root.label)
-            .await?
-            .into_iter()
-            .map(|row| (row.path.clone(), row))
-            .collect();
+        let known: HashMap<String, FileRow> =
+            db.files().in_root(&root.label).await?.into_iter().map(|row| (row.path.clone(), row)).collect();
         let walk_root = root.clone();
         let on_disk = tokio::task::spawn_blocking(move || list_files(&walk_root.path)).await??;
         for (relative, meta) in &on_disk {
@@ -59,7 +56,7 @@ pub(crate) async fn scan(db: &Db, roots: &[Root]) -> anyhow::Result<ScanReport> 
         }
         let present: HashSet<&str> = on_disk.iter().map(|(path, _)| path.as_str()).collect();
         for gone in known.values().filter(|row| !present.contains(row.path.as_str())) {
-            FileRow::delete(db.pool(), &gone.id).await?;
+            db.files().delete(&gone.id).await?;
             report.removed += 1;
         }
     }
@@ -83,15 +80,15 @@ pub(crate) async fn catalog_file(
         hash,
         mime: mime.to_owned(),
     };
-    let now = now_secs();
-    let mut tx = db.pool().begin().await?;
-    row.upsert(&mut *tx, now).await?;
-    if let Some(probe) = &probe {
-        let title = title_from(relative);
-        let record = VideoRecord { file_id: &row.id, title: &title, probe, metadata: &Metadata::default() };
-        Video::upsert(&mut *tx, &record, now).await?;
-    }
-    tx.commit().await?;
+    let title = title_from(relative);
+    let metadata = Metadata::default();
+    let record = probe.as_ref().map(|probe| VideoRecord {
+        file_id: &row.id,
+        title: &title,
+        probe,
+        metadata: &metadata,
+    });
+    db.files().catalog(&row, record.as_ref(), now_secs()).await?;
     Ok((row, probe))
 }
 

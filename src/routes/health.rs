@@ -28,7 +28,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
     if state.shutdown.is_cancelled() {
         return Err(AppError::Unavailable("shutting down"));
     }
-    if !state.library.db().ping().await {
+    if !state.db.ping().await {
         return Err(AppError::Unavailable("the database does not answer"));
     }
     Ok(Json(json!({ "status": "ready" })))

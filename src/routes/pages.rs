@@ -9,7 +9,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::db::files::FileRow;
 use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::page::Chrome;
@@ -64,14 +63,12 @@ async fn library(
     Query(query): Query<PageQuery>,
     version: Version,
 ) -> Result<Html<String>, AppError> {
-    let pool = state.library.db().pool();
-    let internal = |e: sqlx::Error| AppError::Internal(e.into());
-    let total = u32::try_from(Video::count(pool).await.map_err(internal)?).unwrap_or(u32::MAX);
+    let db = &state.db;
+    let total = u32::try_from(db.videos().count().await?).unwrap_or(u32::MAX);
     let pages = total.div_ceil(PER_PAGE).max(1);
     let page = query.page.unwrap_or(1).clamp(1, pages);
-    let videos =
-        Video::list(pool, PER_PAGE, u64::from(page - 1) * u64::from(PER_PAGE)).await.map_err(internal)?;
-    let images = FileRow::images(pool, IMAGES).await.map_err(internal)?;
+    let videos = db.videos().list(PER_PAGE, u64::from(page - 1) * u64::from(PER_PAGE)).await?;
+    let images = db.files().images(IMAGES).await?;
     let Chrome { stylesheet, protocol } = Chrome::new(version);
     let page = LibraryPage {
         stylesheet,
@@ -131,10 +128,8 @@ async fn watch(
     connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let video = Video::find(state.library.db().pool(), &id)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .ok_or_else(|| AppError::NotFound(format!("/watch/{id}")))?;
+    let video =
+        state.db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/watch/{id}")))?;
     let codecs = [video.video_codec.as_deref(), video.audio_codec.as_deref()]
         .into_iter()
         .flatten()

@@ -11,7 +11,6 @@ use axum::response::Response;
 use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::library::OpenFile;
 use crate::peer::ConnectionInfo;
@@ -49,8 +48,8 @@ async fn stream(
     let id = path_param(id)?;
     let id = id.split_once('.').map_or(id.as_str(), |(id, _ext)| id);
     let not_found = || AppError::NotFound(format!("/stream/{id}"));
-    let db = state.library.db();
-    let video = Video::find(db.pool(), id).await.map_err(anyhow::Error::from)?.ok_or_else(not_found)?;
+    let db = &state.db;
+    let video = db.videos().find(id).await?.ok_or_else(not_found)?;
     let open = state.library.open_video(&video).await?.ok_or_else(not_found)?;
 
     let tracker = &state.views;
@@ -59,7 +58,7 @@ async fn stream(
     let identity = viewer::identify(tracker.secret(), &headers, remote);
     let viewer = tracker.viewer(&identity);
     let network = NetworkKey::of(tracker.secret(), remote);
-    let plan = views::plan(tracker, db, &video).await.map_err(anyhow::Error::from)?;
+    let plan = views::plan(tracker, db, &video).await?;
     let observer: Arc<dyn Delivery> = Arc::new(tracker.observer(viewer, network, id, plan));
     let mut response = serve(&method, &headers, open, Some(observer));
     if let Identity::Network { new_cookie, .. } = &identity {

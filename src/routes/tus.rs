@@ -84,8 +84,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     }
     let metadata = headers.get(&UPLOAD_METADATA).map(|v| v.to_str().unwrap_or("\u{fffd}")).unwrap_or("");
     parse_metadata(metadata).map_err(tus_error)?;
-    let db = state.library.db();
-    let upload = state.tus.create(db, length, metadata).await.map_err(AppError::Internal)?;
+    let upload = state.tus.create(&state.db, length, metadata).await.map_err(AppError::Internal)?;
     let location = HeaderValue::try_from(format!("/api/uploads/{}", upload.id)).expect("ids are URL-safe");
     let with_body = headers.get(header::CONTENT_TYPE).is_some_and(|v| v == OFFSET_STREAM);
     let mut response = if with_body {
@@ -103,9 +102,11 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -
 }
 
 async fn find(state: &AppState, id: &str) -> Result<TusUpload, AppError> {
-    TusUpload::find(state.library.db().pool(), id)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
+    state
+        .db
+        .uploads()
+        .find(id)
+        .await?
         .filter(|u| u.expires_at >= tus::now_ms())
         .ok_or_else(|| AppError::NotFound(format!("/api/uploads/{id}")))
 }
@@ -162,11 +163,10 @@ async fn write(
         .map(|v| Checksum::parse(v.to_str().unwrap_or("")))
         .transpose()
         .map_err(tus_error)?;
-    let db = state.library.db();
     let limits = &state.config.limits;
     let received = state
         .tus
-        .append(db, upload, offset, checksum, body::upload_body(body, limits))
+        .append(&state.db, upload, offset, checksum, body::upload_body(body, limits))
         .await
         .map_err(tus_error)?;
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -176,7 +176,7 @@ async fn write(
         return Ok(response);
     }
     // Complete: the row goes, the file becomes a staged upload (deleted if it is refused).
-    TusUpload::delete(db.pool(), &upload.id).await.map_err(|e| AppError::Internal(e.into()))?;
+    state.db.uploads().delete(&upload.id).await?;
     let title = parse_metadata(&upload.metadata)
         .ok()
         .and_then(|pairs| {
@@ -207,7 +207,7 @@ async fn terminate(
 ) -> Result<Response, AppError> {
     check_version(&headers)?;
     find(&state, &id).await?;
-    state.tus.remove(state.library.db(), &id).await.map_err(AppError::Internal)?;
+    state.tus.remove(&state.db, &id).await.map_err(AppError::Internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

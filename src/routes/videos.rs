@@ -92,17 +92,14 @@ async fn list(
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(AppError::BadRequest(format!("per_page must be between 1 and {MAX_PER_PAGE}")));
     }
-    let pool = state.library.db().pool();
     let offset = u64::from(page - 1) * u64::from(per_page);
-    let videos = Video::list(pool, per_page, offset).await.map_err(anyhow::Error::from)?;
-    let total = Video::count(pool).await.map_err(anyhow::Error::from)?;
+    let videos = state.db.videos().list(per_page, offset).await?;
+    let total = state.db.videos().count().await?;
     Ok(Json(Page { videos: videos.iter().map(VideoJson::from).collect(), page, per_page, total }))
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<VideoJson>, AppError> {
-    let video = Video::find(state.library.db().pool(), &id)
-        .await
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}")))?;
+    let video =
+        state.db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}")))?;
     Ok(Json(VideoJson::from(&video)))
 }

@@ -6,8 +6,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::db::videos::Video;
-use crate::db::views::{CountedView, SessionRecord};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -53,22 +51,19 @@ struct SessionJson {
 }
 
 async fn views(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ViewsJson>, AppError> {
-    let pool = state.library.db().pool();
-    let internal = |e: sqlx::Error| AppError::Internal(e.into());
-    let video = Video::find(pool, &id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}/views")))?;
+    let db = &state.db;
+    let video =
+        db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}/views")))?;
     let rules = &state.config.views;
-    let unique_viewers = CountedView::unique_viewers(pool, &id).await.map_err(internal)?;
+    let unique_viewers = db.views().unique_viewers(&id).await?;
     let live = state.views.live(&id);
-    let mut reach = SessionRecord::reach_counts(pool, &id, rules.checkpoints).await.map_err(internal)?;
+    let mut reach = db.views().reach_counts(&id, rules.checkpoints).await?;
     for session in &live {
         for (i, count) in reach.iter_mut().enumerate() {
             *count += i64::from(session.reached & (1 << i) != 0);
         }
     }
-    let plan = crate::views::plan(&state.views, state.library.db(), &video).await.map_err(internal)?;
+    let plan = crate::views::plan(&state.views, db, &video).await?;
     let duration = plan.duration_ms().max(1) as f64;
     let retention = plan
         .checkpoints
@@ -88,7 +83,7 @@ async fn views(State(state): State<AppState>, Path(id): Path<String>) -> Result<
             covered_ms: s.covered_ms,
         })
         .collect();
-    for s in SessionRecord::recent(pool, &id, RECENT).await.map_err(internal)? {
+    for s in db.views().recent_sessions(&id, RECENT).await? {
         sessions.push(SessionJson {
             viewer: s.viewer.chars().take(8).collect(),
             live: false,

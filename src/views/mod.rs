@@ -19,7 +19,7 @@ pub(crate) async fn plan(tracker: &Tracker, db: &Db, video: &Video) -> sqlx::Res
     if let Some(plan) = tracker.cached_plan(id, hash) {
         return Ok(plan);
     }
-    let index = Video::time_index(db.pool(), id).await?;
+    let index = db.videos().time_index(id).await?;
     let duration = video.duration_ms.and_then(|ms| u64::try_from(ms).ok());
     let size = u64::try_from(video.file.size).unwrap_or(0);
     Ok(tracker.plan(id, hash, |secret, k| Plan::derive(secret, id, k, duration, size, index)))

@@ -49,14 +49,7 @@ async fn write(db: &Db, batch: &mut Vec<Record>) {
         .into_iter()
         .filter_map(|r| if let Record::Session(s) = r { Some(s) } else { None })
         .collect();
-    let result = async {
-        let mut tx = db.pool().begin().await?;
-        CountedView::insert_batch(&mut tx, &views).await?;
-        SessionRecord::insert_batch(&mut tx, &sessions).await?;
-        tx.commit().await
-    }
-    .await;
-    match result {
+    match db.views().record(&views, &sessions).await {
         Ok(()) => tracing::debug!(views = views.len(), sessions = sessions.len(), "view batch written"),
         Err(error) => {
             tracing::error!(%error, views = views.len(), sessions = sessions.len(), "view batch failed")
