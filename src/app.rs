@@ -66,7 +66,8 @@ impl App {
         let views = Tracker::new(config.views.clone(), secret.as_bytes(), sink);
         let writer_stop = CancellationToken::new();
         let writer = tokio::spawn(views::writer::run(library.db().clone(), records, writer_stop.clone()));
-        let state = AppState::new(config, library, views.clone(), quic_port, shutdown.clone());
+        let state =
+            AppState::new(config, library.db().clone(), library, views.clone(), quic_port, shutdown.clone());
         let tmp = state.library.tmp_dir().to_owned();
         let tmp_sweeper =
             tokio::spawn(crate::ingest::sweep::run(tmp, state.config.limits.tmp_max_age, shutdown.clone()));
@@ -149,4 +150,150 @@ pub(crate) fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(stack)
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use futures_util::future::BoxFuture;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::db::files::{FileRow, Files};
+    use crate::db::images::{ImageRow, Images};
+    use crate::db::tus::{TusUpload, Uploads};
+    use crate::db::videos::{Video, VideoRecord, Videos};
+    use crate::db::views::{CountedView, SessionRecord, Views};
+    use crate::db::{Backend, Db, Fut};
+    use crate::media::container::TimeIndex;
+
+    /// A second backend, written against the repository traits alone: a database that is down.
+    struct Down;
+
+    fn down<T>() -> Fut<'static, T> {
+        Box::pin(async { Err(sqlx::Error::Protocol("connection to db.internal:5432 refused".into())) })
+    }
+
+    impl Files for Down {
+        fn find_by_path<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, Option<FileRow>> {
+            down()
+        }
+        fn find_by_hash<'a>(&'a self, _: &'a str) -> Fut<'a, Option<FileRow>> {
+            down()
+        }
+        fn images(&self, _: u32) -> Fut<'_, Vec<FileRow>> {
+            down()
+        }
+        fn in_root<'a>(&'a self, _: &'a str) -> Fut<'a, Vec<FileRow>> {
+            down()
+        }
+        fn catalog<'a>(&'a self, _: &'a FileRow, _: Option<&'a VideoRecord<'a>>, _: i64) -> Fut<'a, ()> {
+            down()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+    }
+
+    impl Videos for Down {
+        fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<Video>> {
+            down()
+        }
+        fn list(&self, _: u32, _: u64) -> Fut<'_, Vec<Video>> {
+            down()
+        }
+        fn count(&self) -> Fut<'_, i64> {
+            down()
+        }
+        fn set_title<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn time_index<'a>(&'a self, _: &'a str) -> Fut<'a, TimeIndex> {
+            down()
+        }
+    }
+
+    impl Views for Down {
+        fn record<'a>(&'a self, _: &'a [CountedView], _: &'a [SessionRecord]) -> Fut<'a, ()> {
+            down()
+        }
+        fn unique_viewers<'a>(&'a self, _: &'a str) -> Fut<'a, i64> {
+            down()
+        }
+        fn recent_sessions<'a>(&'a self, _: &'a str, _: u32) -> Fut<'a, Vec<SessionRecord>> {
+            down()
+        }
+        fn reach_counts<'a>(&'a self, _: &'a str, _: u32) -> Fut<'a, Vec<i64>> {
+            down()
+        }
+    }
+
+    impl Images for Down {
+        fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<ImageRow>> {
+            down()
+        }
+        fn insert<'a>(&'a self, _: &'a ImageRow) -> Fut<'a, ()> {
+            down()
+        }
+    }
+
+    impl Uploads for Down {
+        fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<TusUpload>> {
+            down()
+        }
+        fn insert<'a>(&'a self, _: &'a TusUpload) -> Fut<'a, ()> {
+            down()
+        }
+        fn advance<'a>(&'a self, _: &'a str, _: i64, _: i64) -> Fut<'a, ()> {
+            down()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn expired(&self, _: i64) -> Fut<'_, Vec<String>> {
+            down()
+        }
+    }
+
+    impl Backend for Down {
+        fn ping(&self) -> BoxFuture<'_, bool> {
+            Box::pin(async { false })
+        }
+    }
+
+    async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn handlers_reach_the_database_only_through_the_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(Config::for_tests(dir.path()));
+        let library = Arc::new(Library::open(&config).await.unwrap());
+        let (sink, _records) = tokio::sync::mpsc::channel(1);
+        let views = Tracker::new(config.views.clone(), b"secret", sink);
+        let db = Db::new(Arc::new(Down));
+        let app = router(AppState::new(config, db, library, views, 8443, CancellationToken::new()));
+
+        // Every handler that reads a table answers from the backend it was given: a clean 500
+        // with the JSON error body under /api, the cause logged but never sent.
+        for uri in ["/api/videos", "/api/videos/abcdefgh", "/api/videos/abcdefgh/views", "/stream/abcdefgh"] {
+            let (status, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {body}");
+            if uri.starts_with("/api/") {
+                let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(json["error"]["code"], "internal", "{uri}: {body}");
+            }
+            assert!(!body.contains("db.internal"), "{uri} leaked the cause: {body}");
+        }
+        assert_eq!(get(&app, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        // The server keeps serving what needs no database.
+        assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
+    }
 }

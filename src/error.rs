@@ -257,6 +257,14 @@ mod tests {
     }
 
     #[test]
+    fn database_errors_are_internal_500s_and_keep_their_cause_private() {
+        let error = AppError::from(sqlx::Error::Protocol("password=hunter2".into()));
+        assert_eq!((error.status().as_u16(), error.code()), (500, "internal"));
+        assert!(!error.to_string().contains("hunter2"));
+        assert!(matches!(&error, AppError::Internal(cause) if format!("{cause:#}").contains("hunter2")));
+    }
+
+    #[test]
     fn internal_causes_are_not_public() {
         let error = AppError::Internal(anyhow::anyhow!("password=hunter2"));
         assert!(!error.to_string().contains("hunter2"));

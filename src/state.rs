@@ -41,8 +41,10 @@ pub(crate) struct Services {
 }
 
 impl AppState {
+    /// Builds the state; `db` is the handle handlers reach (in production, the library's own).
     pub(crate) fn new(
         config: Arc<Config>,
+        db: Db,
         library: Arc<Library>,
         views: Arc<Tracker>,
         quic_port: u16,
@@ -50,7 +52,6 @@ impl AppState {
     ) -> Self {
         let alt_svc = HeaderValue::try_from(format!("h3=\":{quic_port}\"; ma=86400"))
             .expect("a port number makes a valid header value");
-        let db = library.db().clone();
         let images = ImageService::new(&config.data_dir, db.clone(), config.images.memory_budget);
         let tus = Arc::new(
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),

@@ -44,7 +44,12 @@ impl Db {
     /// Opens (creating if needed) the embedded SQLite database in `data_dir` and applies pending
     /// migrations.
     pub(crate) async fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        Ok(Self(Arc::new(sqlite::Sqlite::open(data_dir).await?)))
+        Ok(Self::new(Arc::new(sqlite::Sqlite::open(data_dir).await?)))
+    }
+
+    /// A handle on an opened backend.
+    pub(crate) fn new(backend: Arc<dyn Backend>) -> Self {
+        Self(backend)
     }
 
     /// The `files` table.

@@ -62,7 +62,7 @@ mod tests {
         let library = Arc::new(Library::open(&config).await.unwrap());
         let (sink, _records) = tokio::sync::mpsc::channel(1);
         let views = Tracker::new(config.views.clone(), b"secret", sink);
-        let app = router(AppState::new(config, library, views, 8443, shutdown.clone()));
+        let app = router(AppState::new(config, library.db().clone(), library, views, 8443, shutdown.clone()));
         let request = Request::get("/readyz").body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()
     }
