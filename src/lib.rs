@@ -19,7 +19,7 @@
 //! - `range`: the range engine: RFC 9110 ranges, preconditions, multipart, file bodies.
 //! - `library`: media roots, the scanner, safe path resolution.
 //! - `media`: what a file is from its bytes: sniffed type, MP4 and WebM container facts.
-//! - `db`: the sqlx pool, migrations and the model functions of each table.
+//! - `db`: the data layer: a repository trait per table behind the `Db` handle (SQLite today).
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
 //! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
