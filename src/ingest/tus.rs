@@ -151,9 +151,7 @@ impl TusStore {
 
     /// Creates an empty upload of `length` bytes.
     pub(crate) async fn create(&self, db: &Db, length: u64, metadata: &str) -> anyhow::Result<TusUpload> {
-        let mut raw = [0u8; 12];
-        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let id = crate::id::random_id::<12>();
         tokio::fs::File::create(self.path(&id)).await?.sync_all().await?;
         let upload = TusUpload {
             id,

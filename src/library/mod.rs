@@ -87,12 +87,7 @@ impl Library {
         title: Option<&str>,
     ) -> anyhow::Result<Video> {
         let root = self.roots.iter().find(|r| r.label == UPLOADS).expect("the uploads root is always there");
-        let mut name = [0u8; 9];
-        getrandom::fill(&mut name).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let relative = format!(
-            "{}.{extension}",
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, name)
-        );
+        let relative = format!("{}.{extension}", crate::id::random_id::<9>());
         let target = root.path.join(&relative);
         // Readable by the server and backups alike; the temp file was created 0600.
         std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
