@@ -37,12 +37,14 @@ pub(crate) enum Outcome {
 /// comes first, shifting every chunk offset (`stco`, and `co64` entries) by the moov size; the
 /// media bytes are copied unchanged. Written to a temporary file in the same folder and renamed
 /// over `path`, so readers never see a half-written file and a failure leaves the original.
+/// Every byte of a rewritten file is also written to `copy` as it is written (e.g. a hasher, so
+/// the new file's hash costs no second read); a file left as it is writes nothing there.
 ///
 /// Refused with [`io::ErrorKind::InvalidData`], the file untouched: a `moov` over 64 MiB, a
 /// truncated or unparsable box, a fragmented file (`moof`), a chunk offset outside the media data,
 /// and an `stco` entry pushed past 4 GiB (upgrading the table to `co64` would grow `moov` and
 /// shift everything again; files that large are rare enough to be stored as they came).
-pub(crate) fn make_faststart(path: &Path) -> io::Result<Outcome> {
+pub(crate) fn make_faststart(path: &Path, copy: &mut impl Write) -> io::Result<Outcome> {
     let file = File::open(path)?;
     let metadata = file.metadata()?;
     let len = metadata.len();
@@ -56,7 +58,7 @@ pub(crate) fn make_faststart(path: &Path) -> io::Result<Outcome> {
     let header = usize::try_from(moov.extent.body - moov.extent.start).map_err(|_| invalid("moov header"))?;
     let body = moov_box.get_mut(header..).ok_or_else(|| invalid("moov header"))?;
     patch_children(body, &plan, 0)?;
-    plan.write(path, &file, metadata.permissions(), &moov_box)?;
+    plan.write(path, &file, metadata.permissions(), &moov_box, copy)?;
     Ok(Outcome::Rewritten { moov_size: moov.extent.size() })
 }
 
@@ -164,18 +166,27 @@ impl Plan {
         Some(piece.new_start + (old - piece.old.start))
     }
 
-    /// Writes the new file next to `path` from `from` and `moov`, syncs it and renames it over `path`.
-    fn write(&self, path: &Path, from: &File, permissions: Permissions, moov: &[u8]) -> io::Result<()> {
+    /// Writes the new file next to `path` (and to `copy`) from `from` and `moov`, syncs it and
+    /// renames it over `path`.
+    fn write(
+        &self,
+        path: &Path,
+        from: &File,
+        permissions: Permissions,
+        moov: &[u8],
+        copy: &mut impl Write,
+    ) -> io::Result<()> {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir)?;
         // Temporary files are created owner-only; the library file keeps who may read it.
         temp.as_file().set_permissions(permissions)?;
         let mut buf = vec![0; COPY_CHUNK];
         let [head, rest @ ..] = &self.pieces;
-        copy_range(from, &head.old, temp.as_file_mut(), &mut buf)?;
-        temp.write_all(moov)?;
+        let mut out = Tee { file: temp.as_file_mut(), copy };
+        copy_range(from, &head.old, &mut out, &mut buf)?;
+        out.write_all(moov)?;
         for piece in rest {
-            copy_range(from, &piece.old, temp.as_file_mut(), &mut buf)?;
+            copy_range(from, &piece.old, &mut out, &mut buf)?;
         }
         temp.as_file().sync_all()?;
         // On any error above, dropping `temp` deletes it; so does a failed `persist`.
@@ -184,8 +195,27 @@ impl Plan {
     }
 }
 
+/// The new file and the caller's copy of it, written together.
+struct Tee<'a, W> {
+    file: &'a mut File,
+    copy: &'a mut W,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.copy.flush()
+    }
+}
+
 /// Copies bytes `range` of `from` to the end of `to`, one buffer at a time.
-fn copy_range(from: &File, range: &Range<u64>, to: &mut File, buf: &mut [u8]) -> io::Result<()> {
+fn copy_range(from: &File, range: &Range<u64>, to: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
     let mut at = range.start;
     while at < range.end {
         let n = usize::try_from(range.end - at).map_or(buf.len(), |left| left.min(buf.len()));
@@ -328,8 +358,11 @@ mod tests {
     fn rewrite_sample() -> (Vec<u8>, Vec<u8>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), MOOV_AT_END);
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::Rewritten { moov_size: MOOV_SIZE });
-        (std::fs::read(MOOV_AT_END).unwrap(), std::fs::read(&path).unwrap(), dir)
+        let mut copy = Vec::new();
+        assert_eq!(make_faststart(&path, &mut copy).unwrap(), Outcome::Rewritten { moov_size: MOOV_SIZE });
+        let after = std::fs::read(&path).unwrap();
+        assert!(copy == after, "the copy is the rewritten file, byte for byte");
+        (std::fs::read(MOOV_AT_END).unwrap(), after, dir)
     }
 
     /// Runs `make_faststart` on `bytes` in a fresh folder; on an error, asserts the file is
@@ -338,7 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("video.mp4");
         std::fs::write(&path, bytes).unwrap();
-        let outcome = make_faststart(&path);
+        let outcome = make_faststart(&path, &mut io::sink());
         assert_eq!(listing(dir.path()), [OsString::from("video.mp4")], "a temporary file remains");
         let after = std::fs::read(&path).unwrap();
         match outcome {
@@ -412,7 +445,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), MOOV_AT_END);
         let before = probe_path(&path);
-        make_faststart(&path).unwrap();
+        make_faststart(&path, &mut io::sink()).unwrap();
         let after = probe_path(&path);
         assert!(!before.faststart);
         assert!(after.faststart);
@@ -437,7 +470,7 @@ mod tests {
     fn already_faststart_file_is_left_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), H264);
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::AlreadyFaststart);
+        assert_eq!(make_faststart(&path, &mut io::sink()).unwrap(), Outcome::AlreadyFaststart);
         assert!(std::fs::read(&path).unwrap() == std::fs::read(H264).unwrap());
         assert_eq!(listing(dir.path()).len(), 1);
     }
@@ -446,7 +479,7 @@ mod tests {
     fn webm_is_not_mp4_and_left_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), WEBM);
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::NotMp4);
+        assert_eq!(make_faststart(&path, &mut io::sink()).unwrap(), Outcome::NotMp4);
         assert!(std::fs::read(&path).unwrap() == std::fs::read(WEBM).unwrap());
         assert_eq!(attempt(b"").unwrap(), Outcome::NotMp4);
         assert_eq!(attempt(b"not a video at all").unwrap(), Outcome::NotMp4);
@@ -458,7 +491,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), MOOV_AT_END);
         std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
-        make_faststart(&path).unwrap();
+        make_faststart(&path, &mut io::sink()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
     }
 
@@ -534,7 +567,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("two.mp4");
         std::fs::write(&path, &file).unwrap();
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::Rewritten { moov_size });
+        assert_eq!(make_faststart(&path, &mut io::sink()).unwrap(), Outcome::Rewritten { moov_size });
         let after = std::fs::read(&path).unwrap();
         assert_eq!(kinds(&after), ["ftyp", "moov", "mdat", "mdat"]);
         let new_a = a + moov_size;
@@ -609,7 +642,7 @@ mod tests {
         // Sparse: the file claims 64 MiB of moov without writing it.
         let len = (ftyp.len() + mdat.len()) as u64 + u64::from(moov_size);
         File::options().write(true).open(&path).unwrap().set_len(len).unwrap();
-        let err = make_faststart(&path).unwrap_err();
+        let err = make_faststart(&path, &mut io::sink()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("limit"), "{err}");
         assert_eq!(listing(dir.path()).len(), 1);
@@ -633,7 +666,7 @@ mod tests {
         let Some(before) = packets(&path) else {
             return;
         };
-        make_faststart(&path).unwrap();
+        make_faststart(&path, &mut io::sink()).unwrap();
         let after = packets(&path).unwrap();
         assert!(before.lines().count() > 1000, "{} packets", before.lines().count());
         assert_eq!(before, after);

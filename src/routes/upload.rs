@@ -11,11 +11,9 @@ use crate::error::{AppError, excerpt};
 use crate::ingest::body::{self, BodyError, UploadBody};
 use crate::ingest::multipart::{self, MultipartError, MultipartReader};
 use crate::ingest::upload::{self, Committed, IngestError, Staged};
+use crate::library::title;
 use crate::routes::videos::VideoJson;
 use crate::state::AppState;
-
-/// The longest title accepted, in characters (the table checks it too).
-const MAX_TITLE: usize = 300;
 
 /// Bytes a form may carry beyond its file: the framing, the part headers and a title. A body
 /// larger than its file limit plus this is refused, chunked or not.
@@ -46,28 +44,22 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     let mut form = form(request, &state.config.limits, limit.saturating_add(FORM_OVERHEAD))?;
 
     let mut staged: Option<Staged> = None;
-    let mut title: Option<String> = None;
+    let mut titled: Option<String> = None;
     while let Some(part) = form.next_part().await? {
         match part.name() {
             Some("file") if staged.is_none() => {
-                staged = Some(
-                    upload::stage(state.library.tmp_dir(), limit, form.data()).await.map_err(ingest_error)?,
-                );
+                staged = Some(upload::stage(&state.library, limit, form.data()).await.map_err(ingest_error)?);
             }
-            Some("title") if title.is_none() => {
-                let invalid =
-                    || AppError::Unprocessable(format!("title: must be 1 to {MAX_TITLE} characters"));
+            Some("title") if titled.is_none() => {
+                let invalid = || {
+                    AppError::Unprocessable(format!("title: must be 1 to {} characters", title::MAX_CHARS))
+                };
                 // UTF-8 needs at most four bytes a character: anything longer is too long.
-                let text = form.bytes(MAX_TITLE * 4).await.map_err(|error| match error {
+                let text = form.bytes(title::MAX_CHARS * 4).await.map_err(|error| match error {
                     MultipartError::PartTooLarge { .. } => invalid(),
                     other => other.into(),
                 })?;
-                let text = String::from_utf8_lossy(&text);
-                let text = text.trim();
-                if text.is_empty() || text.chars().count() > MAX_TITLE {
-                    return Err(invalid());
-                }
-                title = Some(text.to_owned());
+                titled = Some(title::parse(&String::from_utf8_lossy(&text)).ok_or_else(invalid)?);
             }
             Some(name) => {
                 return Err(AppError::Unprocessable(format!(
@@ -80,7 +72,7 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     }
     let staged = staged.ok_or_else(|| AppError::Unprocessable("file: required".into()))?;
     let (status, video) =
-        match upload::commit(&state.library, staged, title.as_deref()).await.map_err(ingest_error)? {
+        match upload::commit(&state.library, staged, titled.as_deref()).await.map_err(ingest_error)? {
             Committed::Created(video) => (StatusCode::CREATED, video),
             Committed::Existing(video) => (StatusCode::OK, video),
         };

@@ -162,6 +162,62 @@ impl Iterator for TopLevel<'_> {
     }
 }
 
+/// Follows the top-level boxes of a file as its bytes stream in, to tell from its first boxes
+/// whether its index (`moov`) comes after the media data (`mdat`), so faststart will rewrite it.
+#[derive(Debug, Default)]
+pub(crate) struct StreamWalk {
+    /// Bytes fed so far.
+    fed: u64,
+    /// Where the next box header starts.
+    next: u64,
+    /// The bytes of that header gathered so far (at most 16).
+    head: Vec<u8>,
+    /// Boxes passed.
+    walked: usize,
+    /// Once known: whether the file opens with `ftyp` and has `mdat` before any `moov`.
+    moov_late: Option<bool>,
+}
+
+impl StreamWalk {
+    /// Follows the next bytes of the stream.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        let chunk_start = self.fed;
+        self.fed += chunk.len() as u64;
+        while self.moov_late.is_none() && self.next + (self.head.len() as u64) < self.fed {
+            // Header bytes already gathered came from earlier chunks, so this is inside `chunk`.
+            let from =
+                usize::try_from(self.next + self.head.len() as u64 - chunk_start).unwrap_or(usize::MAX);
+            let take = (16 - self.head.len()).min(chunk.len().saturating_sub(from));
+            self.head.extend_from_slice(&chunk[from..from + take]);
+            let large = self.head.starts_with(&[0, 0, 0, 1]);
+            if self.head.len() < 8 || (large && self.head.len() < 16) {
+                return;
+            }
+            let to_end = self.head.starts_with(&[0, 0, 0, 0]);
+            self.moov_late = match parse(&self.head, u64::MAX) {
+                Err(_) => Some(false),
+                Ok((kind, ..)) if self.walked == 0 && &kind != b"ftyp" => Some(false),
+                Ok((kind, ..)) if &kind == b"moov" => Some(false),
+                Ok((kind, ..)) if &kind == b"mdat" => Some(true),
+                // A size of 0 runs to the end: no `moov` or `mdat` follows.
+                Ok(_) if to_end => Some(false),
+                Ok((_, _, size)) => {
+                    self.walked += 1;
+                    self.next = self.next.saturating_add(size);
+                    self.head.clear();
+                    (self.walked >= WALK_LIMIT).then_some(false)
+                }
+            };
+        }
+    }
+
+    /// `Some(true)` once the stream is known to be an MP4 whose `mdat` comes before `moov`,
+    /// `Some(false)` once it is known not to be, `None` while its first boxes have not all arrived.
+    pub(crate) fn moov_late(&self) -> Option<bool> {
+        self.moov_late
+    }
+}
+
 /// Splits the box opening `buf`, a body held in memory that must contain all of it: its kind,
 /// header length and size.
 pub(crate) fn split_header(buf: &[u8]) -> Result<([u8; 4], usize, usize), BoxError> {
@@ -259,6 +315,27 @@ mod tests {
 
         let children: Vec<_> = Boxes::new(&bytes).map(Result::unwrap).collect();
         assert_eq!(children, [(*b"ftyp", &b"isom"[..]), (*b"mdat", b"data"), (*b"free", b"rest of it")]);
+    }
+
+    #[test]
+    fn a_stream_shows_a_late_moov_from_its_first_boxes_whatever_its_chunking() {
+        let ftyp = boxed(b"ftyp", b"isom\0\0\0\0isom");
+        let mdat = boxed(b"mdat", &[7; 100]);
+        let moov = boxed(b"moov", &[1; 50]);
+        let large_free = [&1u32.to_be_bytes()[..], b"free", &20u64.to_be_bytes(), b"pad!"].concat();
+        let cases = [
+            ([&ftyp[..], &large_free, &mdat, &moov].concat(), Some(true)),
+            ([&ftyp[..], &moov, &mdat].concat(), Some(false)),
+            ([&mdat[..], &moov].concat(), Some(false)),
+            (ftyp.clone(), None),
+        ];
+        for (bytes, expected) in cases {
+            for size in [1, 3, 8, 13, 1000] {
+                let mut walk = StreamWalk::default();
+                bytes.chunks(size).for_each(|chunk| walk.feed(chunk));
+                assert_eq!(walk.moov_late(), expected, "chunks of {size}");
+            }
+        }
     }
 
     #[test]
