@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// Bytes a form may carry beyond its file: the framing, the part headers and a title. A body
 /// larger than its file limit plus this is refused, chunked or not.
-pub(crate) const FORM_OVERHEAD: u64 = 64 * 1024;
+const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// `POST /api/videos`.
 pub(crate) fn router() -> Router<AppState> {
@@ -34,14 +34,7 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    // Refused before a byte of the body is read: with `Expect: 100-continue` the client never
-    // sends it (hyper only says 100 Continue once the body is polled).
-    let declared =
-        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit.saturating_add(FORM_OVERHEAD)) {
-        return Err(AppError::PayloadTooLarge(format!("the upload is larger than the {limit}-byte limit")));
-    }
-    let mut form = form(request, &state.config.limits, limit.saturating_add(FORM_OVERHEAD))?;
+    let mut form = form(request, &state.config.limits, limit)?;
 
     let mut staged: Option<Staged> = None;
     let mut titled: Option<String> = None;
@@ -84,13 +77,24 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     Ok((status, [(header::LOCATION, location)], Json(VideoJson::from(&video))).into_response())
 }
 
-/// Opens a `multipart/form-data` upload body: at most `max_body` bytes, at least the minimum
-/// rate (shared with `POST /api/images`).
+/// The prologue of both multipart routes (this and `POST /api/images`): refuses a declared body
+/// too large for a `file_limit`-byte file, then opens the form, read at most that file plus
+/// [`FORM_OVERHEAD`] bytes and at least the minimum rate.
 pub(crate) fn form(
     request: Request,
     limits: &Limits,
-    max_body: u64,
+    file_limit: u64,
 ) -> Result<MultipartReader<UploadBody>, AppError> {
+    let max_body = file_limit.saturating_add(FORM_OVERHEAD);
+    // Refused before a byte of the body is read: with `Expect: 100-continue` the client never
+    // sends it (hyper only says 100 Continue once the body is polled).
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        return Err(AppError::PayloadTooLarge(format!(
+            "the upload is larger than the {file_limit}-byte limit"
+        )));
+    }
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let boundary = multipart::boundary(content_type.unwrap_or(""))?;
     Ok(MultipartReader::new(&boundary, body::upload_body(request.into_body(), limits), max_body))
