@@ -30,6 +30,7 @@
 //! - `page`: the template layer: every page's layout, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `fs`: atomic and private file writes.
+//! - `id`: random identifiers (upload names, ids, cookies, boundaries, secrets).
 
 mod app;
 mod assets;
@@ -39,6 +40,7 @@ pub mod config;
 mod db;
 pub mod error;
 mod fs;
+mod id;
 mod images;
 mod ingest;
 mod library;

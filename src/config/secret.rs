@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use base64::Engine;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serializer};
 
@@ -54,9 +53,7 @@ pub(crate) fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretString> {
         }
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let secret = crate::id::random_id::<32>();
     crate::fs::write_private(&path, secret.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(SecretString::from(secret))

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 
 use super::{
@@ -96,7 +95,7 @@ impl ImageService {
     pub(crate) async fn upload(&self, data: Bytes) -> Result<ImageRow, ImageError> {
         let input_len = data.len();
         let (header, processed) = self.admitted(data, process).await?;
-        let id = random_id();
+        let id = crate::id::random_id::<9>();
         let mut files = processed.variants;
         let (master, master_format) = processed.master;
         files.push((format!("master.{}", master_format.extension()), master));
@@ -235,10 +234,4 @@ fn write_image_dir(store: &Path, id: &str, files: &[(String, Bytes)]) -> anyhow:
     }
     std::fs::rename(staging.keep(), store.join(id))?;
     Ok(())
-}
-
-fn random_id() -> String {
-    let mut bytes = [0u8; 9];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

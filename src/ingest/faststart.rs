@@ -6,16 +6,11 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// The largest `moov` box moved, held in memory whole; the prober reads no larger one either, and
-/// a two-hour film's sample tables take a few MiB.
-const MOOV_LIMIT: u64 = 64 << 20;
+use crate::media::container::mp4box::{self, BoxError, BoxHeader, Extent, MOOV_LIMIT, TopLevel};
 
 /// The copy buffer: big enough that copying is bound by the disk, small enough that memory stays
 /// flat for any file size.
 const COPY_CHUNK: usize = 1 << 20;
-
-/// The most top-level boxes walked; real files have a handful, and this bounds a file of tiny ones.
-const WALK_LIMIT: usize = 100_000;
 
 /// How deep containers may nest inside `moov`; real files reach `stbl` at depth 4
 /// (`trak/mdia/minf/stbl`), and the bound keeps garbage from exhausting the stack.
@@ -42,12 +37,14 @@ pub(crate) enum Outcome {
 /// comes first, shifting every chunk offset (`stco`, and `co64` entries) by the moov size; the
 /// media bytes are copied unchanged. Written to a temporary file in the same folder and renamed
 /// over `path`, so readers never see a half-written file and a failure leaves the original.
+/// Every byte of a rewritten file is also written to `copy` as it is written (e.g. a hasher, so
+/// the new file's hash costs no second read); a file left as it is writes nothing there.
 ///
 /// Refused with [`io::ErrorKind::InvalidData`], the file untouched: a `moov` over 64 MiB, a
 /// truncated or unparsable box, a fragmented file (`moof`), a chunk offset outside the media data,
 /// and an `stco` entry pushed past 4 GiB (upgrading the table to `co64` would grow `moov` and
 /// shift everything again; files that large are rare enough to be stored as they came).
-pub(crate) fn make_faststart(path: &Path) -> io::Result<Outcome> {
+pub(crate) fn make_faststart(path: &Path, copy: &mut impl Write) -> io::Result<Outcome> {
     let file = File::open(path)?;
     let metadata = file.metadata()?;
     let len = metadata.len();
@@ -56,13 +53,13 @@ pub(crate) fn make_faststart(path: &Path) -> io::Result<Outcome> {
         Layout::Faststart => return Ok(Outcome::AlreadyFaststart),
         Layout::MoovLate { mdat, moov } => (mdat, moov),
     };
-    let plan = Plan::new(len, mdat, &moov);
-    let mut moov_box = read_moov(&file, &moov)?;
-    let header = usize::try_from(moov.body - moov.start).map_err(|_| invalid("moov header"))?;
+    let plan = Plan::new(len, mdat, &moov.extent);
+    let mut moov_box = mp4box::read_whole(&file, &moov, len, MOOV_LIMIT).map_err(refused)?;
+    let header = usize::try_from(moov.extent.body - moov.extent.start).map_err(|_| invalid("moov header"))?;
     let body = moov_box.get_mut(header..).ok_or_else(|| invalid("moov header"))?;
     patch_children(body, &plan, 0)?;
-    plan.write(path, &file, metadata.permissions(), &moov_box)?;
-    Ok(Outcome::Rewritten { moov_size: moov.end - moov.start })
+    plan.write(path, &file, metadata.permissions(), &moov_box, copy)?;
+    Ok(Outcome::Rewritten { moov_size: moov.extent.size() })
 }
 
 /// Builds the `InvalidData` error every refusal returns.
@@ -70,15 +67,12 @@ fn invalid(reason: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("cannot faststart this mp4: {}", reason.into()))
 }
 
-/// A top-level box's place in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Extent {
-    /// Where the box header starts.
-    start: u64,
-    /// Where the body starts, after the header.
-    body: u64,
-    /// Where the box ends, never past the end of the file.
-    end: u64,
+/// A box that cannot be read, as a refusal (or the I/O error it is).
+fn refused(error: BoxError) -> io::Error {
+    match error {
+        BoxError::Io(error) => error,
+        BoxError::Malformed(reason) => invalid(reason),
+    }
 }
 
 /// What the top-level boxes say about the file.
@@ -88,7 +82,7 @@ enum Layout {
     /// `moov` before the first `mdat`, or no `mdat`.
     Faststart,
     /// `moov` after the first `mdat`, which starts at `mdat`.
-    MoovLate { mdat: u64, moov: Extent },
+    MoovLate { mdat: u64, moov: BoxHeader },
 }
 
 impl Layout {
@@ -103,24 +97,30 @@ impl Layout {
             return Ok(Layout::NotMp4);
         }
         let (mut mdat, mut moov) = (None, None);
-        let mut at = 0;
-        let mut walked = 0;
-        while at < len {
-            walked += 1;
-            if walked > WALK_LIMIT {
-                return Err(invalid(format!("more than {WALK_LIMIT} top-level boxes")));
+        let mut walk = TopLevel::new(file, len);
+        for header in walk.by_ref() {
+            let header = header.map_err(refused)?;
+            let Extent { start, end, .. } = header.extent;
+            if end > len {
+                let (kind, size) = (mp4box::fourcc(header.kind), header.extent.size());
+                return Err(invalid(format!(
+                    "box {kind} at {start} has size {size} with {} bytes left",
+                    len - start
+                )));
             }
-            let (kind, extent) = read_header(file, at, len)?;
-            match &kind {
+            match &header.kind {
                 b"moov" if mdat.is_none() => return Ok(Layout::Faststart),
                 b"moov" if moov.is_some() => return Err(invalid("two moov boxes")),
-                b"moov" => moov = Some(extent),
-                b"mdat" if mdat.is_none() => mdat = Some(extent.start),
+                b"moov" => moov = Some(header),
+                b"mdat" if mdat.is_none() => mdat = Some(start),
                 // Fragments carry absolute data offsets of their own (`tfhd`), which this does not patch.
                 b"moof" => return Err(invalid("a fragmented file (moof)")),
                 _ => {}
             }
-            at = extent.end;
+        }
+        if walk.offset() < len {
+            let (at, left) = (walk.offset(), len - walk.offset());
+            return Err(invalid(format!("{left} stray bytes at {at}, too few for a box")));
         }
         match (mdat, moov) {
             (None, _) => Ok(Layout::Faststart),
@@ -128,41 +128,6 @@ impl Layout {
             (Some(mdat), Some(moov)) => Ok(Layout::MoovLate { mdat, moov }),
         }
     }
-}
-
-/// Reads the header of the top-level box at `at` (< `len`), refusing one that runs past `len`.
-fn read_header(file: &File, at: u64, len: u64) -> io::Result<([u8; 4], Extent)> {
-    let left = len - at;
-    if left < 8 {
-        return Err(invalid(format!("{left} stray bytes at {at}, too few for a box")));
-    }
-    let mut head = [0; 16];
-    let read = if left >= 16 { 16 } else { 8 };
-    file.read_exact_at(&mut head[..read], at)?;
-    let [s0, s1, s2, s3, k0, k1, k2, k3, large @ ..] = head;
-    let kind = [k0, k1, k2, k3];
-    let (size, header) = match u32::from_be_bytes([s0, s1, s2, s3]) {
-        0 => (left, 8),
-        1 if read == 16 => (u64::from_be_bytes(large), 16),
-        1 => return Err(invalid("a 64-bit box size is cut off")),
-        size => (u64::from(size), 8),
-    };
-    if size < header || size > left {
-        let name = String::from_utf8_lossy(&kind);
-        return Err(invalid(format!("box {name} at {at} has size {size} with {left} bytes left")));
-    }
-    Ok((kind, Extent { start: at, body: at + header, end: at + size }))
-}
-
-/// Reads the whole `moov` box, header included, refusing one over [`MOOV_LIMIT`].
-fn read_moov(file: &File, moov: &Extent) -> io::Result<Vec<u8>> {
-    let size = moov.end - moov.start;
-    if size > MOOV_LIMIT {
-        return Err(invalid(format!("a {size}-byte moov is over the {MOOV_LIMIT}-byte limit")));
-    }
-    let mut buf = vec![0; usize::try_from(size).map_err(|_| invalid("moov size"))?];
-    file.read_exact_at(&mut buf, moov.start)?;
-    Ok(buf)
 }
 
 /// A byte range of the old file and where it starts in the new one.
@@ -201,18 +166,27 @@ impl Plan {
         Some(piece.new_start + (old - piece.old.start))
     }
 
-    /// Writes the new file next to `path` from `from` and `moov`, syncs it and renames it over `path`.
-    fn write(&self, path: &Path, from: &File, permissions: Permissions, moov: &[u8]) -> io::Result<()> {
+    /// Writes the new file next to `path` (and to `copy`) from `from` and `moov`, syncs it and
+    /// renames it over `path`.
+    fn write(
+        &self,
+        path: &Path,
+        from: &File,
+        permissions: Permissions,
+        moov: &[u8],
+        copy: &mut impl Write,
+    ) -> io::Result<()> {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir)?;
         // Temporary files are created owner-only; the library file keeps who may read it.
         temp.as_file().set_permissions(permissions)?;
         let mut buf = vec![0; COPY_CHUNK];
         let [head, rest @ ..] = &self.pieces;
-        copy_range(from, &head.old, temp.as_file_mut(), &mut buf)?;
-        temp.write_all(moov)?;
+        let mut out = Tee { file: temp.as_file_mut(), copy };
+        copy_range(from, &head.old, &mut out, &mut buf)?;
+        out.write_all(moov)?;
         for piece in rest {
-            copy_range(from, &piece.old, temp.as_file_mut(), &mut buf)?;
+            copy_range(from, &piece.old, &mut out, &mut buf)?;
         }
         temp.as_file().sync_all()?;
         // On any error above, dropping `temp` deletes it; so does a failed `persist`.
@@ -221,8 +195,27 @@ impl Plan {
     }
 }
 
+/// The new file and the caller's copy of it, written together.
+struct Tee<'a, W> {
+    file: &'a mut File,
+    copy: &'a mut W,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.copy.flush()
+    }
+}
+
 /// Copies bytes `range` of `from` to the end of `to`, one buffer at a time.
-fn copy_range(from: &File, range: &Range<u64>, to: &mut File, buf: &mut [u8]) -> io::Result<()> {
+fn copy_range(from: &File, range: &Range<u64>, to: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
     let mut at = range.start;
     while at < range.end {
         let n = usize::try_from(range.end - at).map_or(buf.len(), |left| left.min(buf.len()));
@@ -238,7 +231,7 @@ fn copy_range(from: &File, range: &Range<u64>, to: &mut File, buf: &mut [u8]) ->
 fn patch_children(mut body: &mut [u8], plan: &Plan, depth: usize) -> io::Result<()> {
     // Fewer than 8 bytes cannot be a box: writers pad with a few zero bytes (ISO 14496-12 §8.1.1).
     while body.len() >= 8 {
-        let (kind, header, size) = child_header(body)?;
+        let (kind, header, size) = mp4box::split_header(body).map_err(refused)?;
         let (this, rest) = std::mem::take(&mut body).split_at_mut(size);
         body = rest;
         let child = &mut this[header..];
@@ -255,24 +248,6 @@ fn patch_children(mut body: &mut [u8], plan: &Plan, depth: usize) -> io::Result<
         }
     }
     Ok(())
-}
-
-/// Reads the kind, header length and size of the box opening `buf`, which must hold all of it.
-fn child_header(buf: &[u8]) -> io::Result<([u8; 4], usize, usize)> {
-    let cut_off = || invalid("a box in moov overruns its parent");
-    let (&[s0, s1, s2, s3, k0, k1, k2, k3], after) = buf.split_first_chunk::<8>().ok_or_else(cut_off)?;
-    let (size, header) = match u32::from_be_bytes([s0, s1, s2, s3]) {
-        0 => (buf.len(), 8),
-        1 => {
-            let large = after.first_chunk::<8>().ok_or_else(cut_off)?;
-            (usize::try_from(u64::from_be_bytes(*large)).map_err(|_| cut_off())?, 16)
-        }
-        size => (usize::try_from(size).map_err(|_| cut_off())?, 8),
-    };
-    if size < header || size > buf.len() {
-        return Err(cut_off());
-    }
-    Ok(([k0, k1, k2, k3], header, size))
 }
 
 /// Relocates every entry of an `stco` table (32-bit entries) or, when `wide`, a `co64` table.
@@ -383,8 +358,11 @@ mod tests {
     fn rewrite_sample() -> (Vec<u8>, Vec<u8>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), MOOV_AT_END);
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::Rewritten { moov_size: MOOV_SIZE });
-        (std::fs::read(MOOV_AT_END).unwrap(), std::fs::read(&path).unwrap(), dir)
+        let mut copy = Vec::new();
+        assert_eq!(make_faststart(&path, &mut copy).unwrap(), Outcome::Rewritten { moov_size: MOOV_SIZE });
+        let after = std::fs::read(&path).unwrap();
+        assert!(copy == after, "the copy is the rewritten file, byte for byte");
+        (std::fs::read(MOOV_AT_END).unwrap(), after, dir)
     }
 
     /// Runs `make_faststart` on `bytes` in a fresh folder; on an error, asserts the file is
@@ -393,7 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("video.mp4");
         std::fs::write(&path, bytes).unwrap();
-        let outcome = make_faststart(&path);
+        let outcome = make_faststart(&path, &mut io::sink());
         assert_eq!(listing(dir.path()), [OsString::from("video.mp4")], "a temporary file remains");
         let after = std::fs::read(&path).unwrap();
         match outcome {
@@ -467,7 +445,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), MOOV_AT_END);
         let before = probe_path(&path);
-        make_faststart(&path).unwrap();
+        make_faststart(&path, &mut io::sink()).unwrap();
         let after = probe_path(&path);
         assert!(!before.faststart);
         assert!(after.faststart);
@@ -492,7 +470,7 @@ mod tests {
     fn already_faststart_file_is_left_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), H264);
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::AlreadyFaststart);
+        assert_eq!(make_faststart(&path, &mut io::sink()).unwrap(), Outcome::AlreadyFaststart);
         assert!(std::fs::read(&path).unwrap() == std::fs::read(H264).unwrap());
         assert_eq!(listing(dir.path()).len(), 1);
     }
@@ -501,7 +479,7 @@ mod tests {
     fn webm_is_not_mp4_and_left_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), WEBM);
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::NotMp4);
+        assert_eq!(make_faststart(&path, &mut io::sink()).unwrap(), Outcome::NotMp4);
         assert!(std::fs::read(&path).unwrap() == std::fs::read(WEBM).unwrap());
         assert_eq!(attempt(b"").unwrap(), Outcome::NotMp4);
         assert_eq!(attempt(b"not a video at all").unwrap(), Outcome::NotMp4);
@@ -513,7 +491,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = copy_into(dir.path(), MOOV_AT_END);
         std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
-        make_faststart(&path).unwrap();
+        make_faststart(&path, &mut io::sink()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
     }
 
@@ -589,7 +567,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("two.mp4");
         std::fs::write(&path, &file).unwrap();
-        assert_eq!(make_faststart(&path).unwrap(), Outcome::Rewritten { moov_size });
+        assert_eq!(make_faststart(&path, &mut io::sink()).unwrap(), Outcome::Rewritten { moov_size });
         let after = std::fs::read(&path).unwrap();
         assert_eq!(kinds(&after), ["ftyp", "moov", "mdat", "mdat"]);
         let new_a = a + moov_size;
@@ -664,7 +642,7 @@ mod tests {
         // Sparse: the file claims 64 MiB of moov without writing it.
         let len = (ftyp.len() + mdat.len()) as u64 + u64::from(moov_size);
         File::options().write(true).open(&path).unwrap().set_len(len).unwrap();
-        let err = make_faststart(&path).unwrap_err();
+        let err = make_faststart(&path, &mut io::sink()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("limit"), "{err}");
         assert_eq!(listing(dir.path()).len(), 1);
@@ -688,7 +666,7 @@ mod tests {
         let Some(before) = packets(&path) else {
             return;
         };
-        make_faststart(&path).unwrap();
+        make_faststart(&path, &mut io::sink()).unwrap();
         let after = packets(&path).unwrap();
         assert!(before.lines().count() > 1000, "{} packets", before.lines().count());
         assert_eq!(before, after);

@@ -19,6 +19,8 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use crate::db::Db;
 use crate::db::tus::TusUpload;
 use crate::ingest::body::BodyError;
+use crate::ingest::upload::{self, Committed, IngestError, Staged};
+use crate::library::{Library, title};
 
 /// The protocol version spoken (and the only one).
 pub(crate) const VERSION: &str = "1.0.0";
@@ -111,6 +113,17 @@ pub(crate) fn parse_metadata(header: &str) -> Result<Vec<(String, Vec<u8>)>, Tus
         .collect()
 }
 
+/// The title `Upload-Metadata` gives: `title`, else the `filename` without its extension.
+fn metadata_title(metadata: &str) -> Option<String> {
+    let pairs = parse_metadata(metadata).ok()?;
+    let value = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v));
+    let text = value("title").or_else(|| {
+        value("filename")
+            .map(|name| name.rsplit_once('.').map_or(name.clone(), |(stem, _)| stem.to_owned().into()))
+    })?;
+    title::clamp(&text)
+}
+
 /// The uploads in progress and where their bytes live.
 pub(crate) struct TusStore {
     dir: PathBuf,
@@ -151,9 +164,7 @@ impl TusStore {
 
     /// Creates an empty upload of `length` bytes.
     pub(crate) async fn create(&self, db: &Db, length: u64, metadata: &str) -> anyhow::Result<TusUpload> {
-        let mut raw = [0u8; 12];
-        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let id = crate::id::random_id::<12>();
         tokio::fs::File::create(self.path(&id)).await?.sync_all().await?;
         let upload = TusUpload {
             id,
@@ -249,6 +260,18 @@ impl TusStore {
         Ok(WriteLock { store: self, id: id.to_owned() })
     }
 
+    /// Turns a finished upload into a library video, titled as its metadata says: its row goes,
+    /// and its file is validated and catalogued like a form upload (deleted if refused).
+    pub(crate) async fn complete(
+        &self,
+        library: &Library,
+        upload: &TusUpload,
+    ) -> Result<Committed, IngestError> {
+        library.db().uploads().delete(&upload.id).await.map_err(anyhow::Error::from)?;
+        let staged = Staged::from_file(self.path(&upload.id)).await?;
+        upload::commit(library, staged, metadata_title(&upload.metadata).as_deref()).await
+    }
+
     /// Deletes an upload: its row, then its bytes.
     pub(crate) async fn remove(&self, db: &Db, id: &str) -> anyhow::Result<()> {
         db.uploads().delete(id).await?;
@@ -291,6 +314,21 @@ mod tests {
         assert_eq!(pairs[1], ("is_confidential".to_owned(), Vec::new()));
         assert!(parse_metadata("title not-base64!").is_err());
         assert!(parse_metadata(" Zm9v").is_ok(), "empty pairs are skipped");
+    }
+
+    #[test]
+    fn titles_come_from_metadata_title_else_the_file_name_and_are_bounded() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let both = format!("filename {},title {}", b64("clip.mp4"), b64(" Holiday "));
+        assert_eq!(metadata_title(&both).as_deref(), Some("Holiday"));
+        assert_eq!(
+            metadata_title(&format!("filename {}", b64("clip.final.mp4"))).as_deref(),
+            Some("clip.final")
+        );
+        let long = format!("title {}", b64(&"é".repeat(title::MAX_CHARS + 5)));
+        assert_eq!(metadata_title(&long).map(|t| t.chars().count()), Some(title::MAX_CHARS));
+        assert_eq!(metadata_title(&format!("title {}", b64("  "))), None);
+        assert_eq!(metadata_title("title not-base64!"), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The media library: what files the roots hold, what is inside them, and opening them safely.
 
+pub(crate) mod hash;
 pub(crate) mod scan;
+pub(crate) mod title;
 
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
@@ -9,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use self::hash::{ContentHasher, HashMeter};
 pub use self::scan::ScanReport;
 use crate::config::Config;
 use crate::db::Db;
@@ -34,6 +37,8 @@ pub(crate) struct Library {
     tmp: PathBuf,
     /// Recently opened files by (root label, requested relative path).
     open_files: moka::sync::Cache<(String, String), OpenFile>,
+    /// Every content hash the library and ingest compute is counted here.
+    hashes: HashMeter,
 }
 
 /// How long an opened file is reused before its path is resolved and stat'ed again. Resolving,
@@ -41,6 +46,16 @@ pub(crate) struct Library {
 /// media file changes rarely, and a replaced one is picked up within this time (a handle open
 /// on the old inode keeps serving the old bytes consistently meanwhile).
 const OPEN_FILE_TTL: Duration = Duration::from_secs(2);
+
+/// What is already known of a file's bytes when it reaches the catalog, so the catalog does not
+/// read them again: ingest computed both on the way in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Content {
+    /// The BLAKE3 content hash of the bytes as stored, 64 hex digits (the ETag).
+    pub(crate) hash: String,
+    /// The media type sniffed from the first bytes.
+    pub(crate) mime: &'static str,
+}
 
 /// An open, catalogued file, ready for the range engine.
 #[derive(Clone)]
@@ -71,7 +86,18 @@ impl Library {
         }
         roots.push(Root { label: UPLOADS.to_owned(), path: uploads.canonicalize()? });
         let open_files = moka::sync::Cache::builder().time_to_live(OPEN_FILE_TTL).max_capacity(4096).build();
-        Ok(Self { db, roots, tmp, open_files })
+        Ok(Self { db, roots, tmp, open_files, hashes: HashMeter::default() })
+    }
+
+    /// A content hasher counted by this library.
+    pub(crate) fn hasher(&self) -> ContentHasher {
+        self.hashes.hasher()
+    }
+
+    /// The bytes of content hashed since the library was opened (the tests' check on ingest).
+    #[cfg(test)]
+    pub(crate) fn bytes_hashed(&self) -> u64 {
+        self.hashes.bytes()
     }
 
     /// The folder for uploads in progress.
@@ -79,27 +105,24 @@ impl Library {
         &self.tmp
     }
 
-    /// Renames a complete upload into the uploads root under a fresh name and catalogues it.
+    /// Renames a complete upload, whose `content` ingest already knows, into the uploads root
+    /// under a fresh name and catalogues it without reading it again.
     pub(crate) async fn add_upload(
         &self,
         file: tempfile::NamedTempFile,
-        extension: &str,
+        content: Content,
         title: Option<&str>,
     ) -> anyhow::Result<Video> {
         let root = self.roots.iter().find(|r| r.label == UPLOADS).expect("the uploads root is always there");
-        let mut name = [0u8; 9];
-        getrandom::fill(&mut name).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let relative = format!(
-            "{}.{extension}",
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, name)
-        );
+        let extension = crate::media::sniff::extension(content.mime).unwrap_or("bin");
+        let relative = format!("{}.{extension}", crate::id::random_id::<9>());
         let target = root.path.join(&relative);
         // Readable by the server and backups alike; the temp file was created 0600.
         std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
         file.persist(&target)
             .map_err(|e| e.error)
             .with_context(|| format!("storing {}", target.display()))?;
-        let (row, _) = scan::catalog_file(&self.db, root, &relative).await?;
+        let (row, _) = scan::catalog_file(&self.db, &self.hashes, root, &relative, Some(content)).await?;
         if let Some(title) = title {
             self.db.videos().set_title(&row.id, title).await?;
         }
@@ -113,7 +136,7 @@ impl Library {
 
     /// Brings the catalog in line with the roots.
     pub(crate) async fn scan(&self) -> anyhow::Result<ScanReport> {
-        scan::scan(&self.db, &self.roots).await
+        scan::scan(&self.db, &self.hashes, &self.roots).await
     }
 
     /// Opens the file of a catalogued video.
@@ -146,7 +169,7 @@ impl Library {
         let row = match self.db.files().find_by_path(&root.label, &relative).await? {
             Some(row) if row.size == size && row.mtime_ns == mtime_ns => row,
             // New since the scan, or changed: hash it now so the ETag is the content's.
-            _ => scan::catalog_file(&self.db, root, &relative).await?.0,
+            _ => scan::catalog_file(&self.db, &self.hashes, root, &relative, None).await?.0,
         };
         let open = OpenFile { file: Arc::new(file), row };
         self.open_files.insert(key, open.clone());

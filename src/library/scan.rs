@@ -12,7 +12,8 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 use base64::Engine;
 
-use super::Root;
+use super::hash::{ContentHasher, HashMeter};
+use super::{Content, Root};
 use crate::db::files::FileRow;
 use crate::db::videos::{Metadata, VideoRecord};
 use crate::db::{Db, now_secs};
@@ -33,7 +34,7 @@ pub struct ScanReport {
 }
 
 /// Scans every root; missing roots are logged and skipped.
-pub(crate) async fn scan(db: &Db, roots: &[Root]) -> anyhow::Result<ScanReport> {
+pub(crate) async fn scan(db: &Db, hashes: &HashMeter, roots: &[Root]) -> anyhow::Result<ScanReport> {
     let mut report = ScanReport::default();
     for root in roots {
         let known: HashMap<String, FileRow> =
@@ -47,7 +48,7 @@ pub(crate) async fn scan(db: &Db, roots: &[Root]) -> anyhow::Result<ScanReport> 
             if previous.is_some_and(|row| row.size == *size && row.mtime_ns == *mtime_ns) {
                 continue;
             }
-            let (row, probe) = catalog_file(db, root, relative).await?;
+            let (row, probe) = catalog_file(db, hashes, root, relative, None).await?;
             report.updated += 1;
             if probe.as_ref().is_some_and(|p| p.is_err()) {
                 report.unreadable += 1;
@@ -63,14 +64,19 @@ pub(crate) async fn scan(db: &Db, roots: &[Root]) -> anyhow::Result<ScanReport> 
     Ok(report)
 }
 
-/// Hashes, sniffs and (for videos) probes one file, and writes its rows in one transaction.
+/// The one entrance to the catalog: stats one file, hashes and sniffs it unless its `content` is
+/// already known (an upload), probes it if it is a video, and writes its rows in one transaction.
 pub(crate) async fn catalog_file(
     db: &Db,
+    hashes: &HashMeter,
     root: &Root,
     relative: &str,
+    content: Option<Content>,
 ) -> anyhow::Result<(FileRow, Option<Result<MediaInfo, String>>)> {
     let path = root.path.join(relative);
-    let (size, mtime_ns, hash, mime, probe) = tokio::task::spawn_blocking(move || inspect(&path)).await??;
+    let hasher = hashes.hasher();
+    let (size, mtime_ns, Content { hash, mime }, probe) =
+        tokio::task::spawn_blocking(move || inspect(&path, content, hasher)).await??;
     let row = FileRow {
         id: file_id(&root.label, relative),
         root: root.label.clone(),
@@ -80,7 +86,7 @@ pub(crate) async fn catalog_file(
         hash,
         mime: mime.to_owned(),
     };
-    let title = title_from(relative);
+    let title = super::title::from_file_name(relative);
     let metadata = Metadata::default();
     let record = probe.as_ref().map(|probe| VideoRecord {
         file_id: &row.id,
@@ -92,23 +98,30 @@ pub(crate) async fn catalog_file(
     Ok((row, probe))
 }
 
-type Inspection = (i64, i64, String, &'static str, Option<Result<MediaInfo, String>>);
+type Inspection = (i64, i64, Content, Option<Result<MediaInfo, String>>);
 
-/// Reads one file: size, mtime, BLAKE3, media type and, for videos, the container.
-fn inspect(path: &Path) -> anyhow::Result<Inspection> {
+/// Reads one file: size, mtime, its content (BLAKE3 and media type) unless `known`, and, for
+/// videos, the container.
+fn inspect(path: &Path, known: Option<Content>, mut hasher: ContentHasher) -> anyhow::Result<Inspection> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let meta = file.metadata()?;
     let (size, mtime_ns) = stat(&meta);
-    let mut head = [0u8; sniff::SNIFF_LEN];
-    let n = read_up_to(&mut file, &mut head)?;
-    let mime = sniff::sniff(&head[..n]).or_else(|| by_extension(path)).unwrap_or("application/octet-stream");
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(File::open(path)?)?;
-    let hash = hasher.finalize().to_hex().to_string();
-    let probe = mime
+    let content = match known {
+        Some(content) => content,
+        None => {
+            let mut head = [0u8; sniff::SNIFF_LEN];
+            let n = read_up_to(&mut file, &mut head)?;
+            let mime =
+                sniff::sniff(&head[..n]).or_else(|| by_extension(path)).unwrap_or("application/octet-stream");
+            hasher.update_reader(File::open(path)?)?;
+            Content { hash: hasher.finish(), mime }
+        }
+    };
+    let probe = content
+        .mime
         .starts_with("video/")
         .then(|| container::probe(&file, meta.len()).map_err(|error| error.to_string()));
-    Ok((size, mtime_ns, hash, mime, probe))
+    Ok((size, mtime_ns, content, probe))
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -178,15 +191,6 @@ pub(crate) fn file_id(root: &str, relative: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_bytes()[..9])
 }
 
-/// `holiday_clip-2024.mp4` → `holiday clip 2024`.
-fn title_from(relative: &str) -> String {
-    let name = relative.rsplit('/').next().unwrap_or(relative);
-    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-    let title: String = stem.chars().map(|c| if c == '_' || c == '-' { ' ' } else { c }).collect();
-    let title = title.trim();
-    if title.is_empty() { name.to_owned() } else { title.chars().take(300).collect() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,11 +202,5 @@ mod tests {
         assert_eq!(id, file_id("media", "sample-h264.mp4"));
         assert_ne!(id, file_id("media", "sample-vp9.webm"));
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-    }
-
-    #[test]
-    fn titles_come_from_file_names() {
-        assert_eq!(title_from("a/holiday_clip-2024.mp4"), "holiday clip 2024");
-        assert_eq!(title_from("___.mp4"), "___.mp4");
     }
 }

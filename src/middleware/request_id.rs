@@ -19,10 +19,9 @@ struct Ids {
     next: AtomicU64,
 }
 
-static IDS: std::sync::LazyLock<Ids> = std::sync::LazyLock::new(|| {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    Ids { prefix: u64::from_le_bytes(bytes), next: AtomicU64::new(1) }
+static IDS: std::sync::LazyLock<Ids> = std::sync::LazyLock::new(|| Ids {
+    prefix: u64::from_le_bytes(crate::id::random_bytes()),
+    next: AtomicU64::new(1),
 });
 
 impl MakeRequestId for ProcessCounter {

@@ -39,8 +39,7 @@ pub(crate) fn frame(ranges: &[ByteRange], total: u64, mime: &str) -> Multipart {
 
 /// A random boundary: it must not occur in the parts, and 80 random bits make that certain enough.
 fn boundary() -> String {
-    let mut bytes = [0u8; 10];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let bytes: [u8; 10] = crate::id::random_bytes();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -15,7 +15,7 @@ use crate::error::{AppError, excerpt};
 use crate::images::{DEFAULT_QUALITY, Fit, ImageError, OutputFormat, Rendition, VARIANT_WIDTHS};
 use crate::ingest::multipart::MultipartError;
 use crate::range::precondition::none_match;
-use crate::routes::upload::{self, FORM_OVERHEAD};
+use crate::routes::upload;
 use crate::state::AppState;
 
 /// The largest output side on demand: bigger requests are refused, not silently shrunk.
@@ -73,14 +73,7 @@ fn image_json(row: &ImageRow) -> ImageJson {
 
 async fn upload(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
     let limits = state.images.limits();
-    let declared =
-        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    // The multipart framing adds a little; anything far beyond the image limit is refused unread.
-    let max_body = limits.max_bytes + FORM_OVERHEAD;
-    if declared.is_some_and(|len| len > max_body) {
-        return Err(AppError::PayloadTooLarge(format!("images are limited to {} bytes", limits.max_bytes)));
-    }
-    let mut form = upload::form(request, &state.config.limits, max_body)?;
+    let mut form = upload::form(request, &state.config.limits, limits.max_bytes)?;
     let mut data: Option<Bytes> = None;
     while let Some(part) = form.next_part().await? {
         if part.name() != Some("file") || data.is_some() {

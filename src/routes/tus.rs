@@ -14,7 +14,6 @@ use crate::db::tus::TusUpload;
 use crate::error::AppError;
 use crate::ingest::body;
 use crate::ingest::tus::{self, Checksum, TusError, parse_metadata};
-use crate::ingest::upload::{self, Committed, Staged};
 use crate::routes::upload::ingest_error;
 use crate::state::AppState;
 
@@ -175,26 +174,9 @@ async fn write(
         response.headers_mut().insert(UPLOAD_EXPIRES, expires(state.tus.expiry_from_now()));
         return Ok(response);
     }
-    // Complete: the row goes, the file becomes a staged upload (deleted if it is refused).
-    state.db.uploads().delete(&upload.id).await?;
-    let title = parse_metadata(&upload.metadata)
-        .ok()
-        .and_then(|pairs| {
-            let value = |key: &str| {
-                pairs.iter().find(|(k, _)| k == key).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            };
-            value("title").or_else(|| {
-                value("filename")
-                    .map(|name| name.rsplit_once('.').map_or(name.clone(), |(stem, _)| stem.to_owned()))
-            })
-        })
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| t.chars().take(300).collect::<String>());
-    let staged = Staged::from_file(state.tus.path(&upload.id)).await.map_err(ingest_error)?;
-    let video = match upload::commit(&state.library, staged, title.as_deref()).await.map_err(ingest_error)? {
-        Committed::Created(video) | Committed::Existing(video) => video,
-    };
-    let location = HeaderValue::try_from(format!("/api/videos/{}", video.file.id)).expect("ids are URL-safe");
+    let committed = state.tus.complete(&state.library, upload).await.map_err(ingest_error)?;
+    let location = HeaderValue::try_from(format!("/api/videos/{}", committed.video().file.id))
+        .expect("ids are URL-safe");
     response.headers_mut().insert("video-location", location);
     Ok(response)
 }

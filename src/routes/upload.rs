@@ -11,15 +11,13 @@ use crate::error::{AppError, excerpt};
 use crate::ingest::body::{self, BodyError, UploadBody};
 use crate::ingest::multipart::{self, MultipartError, MultipartReader};
 use crate::ingest::upload::{self, Committed, IngestError, Staged};
+use crate::library::title;
 use crate::routes::videos::VideoJson;
 use crate::state::AppState;
 
-/// The longest title accepted, in characters (the table checks it too).
-const MAX_TITLE: usize = 300;
-
 /// Bytes a form may carry beyond its file: the framing, the part headers and a title. A body
 /// larger than its file limit plus this is refused, chunked or not.
-pub(crate) const FORM_OVERHEAD: u64 = 64 * 1024;
+const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// `POST /api/videos`.
 pub(crate) fn router() -> Router<AppState> {
@@ -36,38 +34,25 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    // Refused before a byte of the body is read: with `Expect: 100-continue` the client never
-    // sends it (hyper only says 100 Continue once the body is polled).
-    let declared =
-        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit.saturating_add(FORM_OVERHEAD)) {
-        return Err(AppError::PayloadTooLarge(format!("the upload is larger than the {limit}-byte limit")));
-    }
-    let mut form = form(request, &state.config.limits, limit.saturating_add(FORM_OVERHEAD))?;
+    let mut form = form(request, &state.config.limits, limit)?;
 
     let mut staged: Option<Staged> = None;
-    let mut title: Option<String> = None;
+    let mut titled: Option<String> = None;
     while let Some(part) = form.next_part().await? {
         match part.name() {
             Some("file") if staged.is_none() => {
-                staged = Some(
-                    upload::stage(state.library.tmp_dir(), limit, form.data()).await.map_err(ingest_error)?,
-                );
+                staged = Some(upload::stage(&state.library, limit, form.data()).await.map_err(ingest_error)?);
             }
-            Some("title") if title.is_none() => {
-                let invalid =
-                    || AppError::Unprocessable(format!("title: must be 1 to {MAX_TITLE} characters"));
+            Some("title") if titled.is_none() => {
+                let invalid = || {
+                    AppError::Unprocessable(format!("title: must be 1 to {} characters", title::MAX_CHARS))
+                };
                 // UTF-8 needs at most four bytes a character: anything longer is too long.
-                let text = form.bytes(MAX_TITLE * 4).await.map_err(|error| match error {
+                let text = form.bytes(title::MAX_CHARS * 4).await.map_err(|error| match error {
                     MultipartError::PartTooLarge { .. } => invalid(),
                     other => other.into(),
                 })?;
-                let text = String::from_utf8_lossy(&text);
-                let text = text.trim();
-                if text.is_empty() || text.chars().count() > MAX_TITLE {
-                    return Err(invalid());
-                }
-                title = Some(text.to_owned());
+                titled = Some(title::parse(&String::from_utf8_lossy(&text)).ok_or_else(invalid)?);
             }
             Some(name) => {
                 return Err(AppError::Unprocessable(format!(
@@ -80,7 +65,7 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     }
     let staged = staged.ok_or_else(|| AppError::Unprocessable("file: required".into()))?;
     let (status, video) =
-        match upload::commit(&state.library, staged, title.as_deref()).await.map_err(ingest_error)? {
+        match upload::commit(&state.library, staged, titled.as_deref()).await.map_err(ingest_error)? {
             Committed::Created(video) => (StatusCode::CREATED, video),
             Committed::Existing(video) => (StatusCode::OK, video),
         };
@@ -92,13 +77,24 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
     Ok((status, [(header::LOCATION, location)], Json(VideoJson::from(&video))).into_response())
 }
 
-/// Opens a `multipart/form-data` upload body: at most `max_body` bytes, at least the minimum
-/// rate (shared with `POST /api/images`).
+/// The prologue of both multipart routes (this and `POST /api/images`): refuses a declared body
+/// too large for a `file_limit`-byte file, then opens the form, read at most that file plus
+/// [`FORM_OVERHEAD`] bytes and at least the minimum rate.
 pub(crate) fn form(
     request: Request,
     limits: &Limits,
-    max_body: u64,
+    file_limit: u64,
 ) -> Result<MultipartReader<UploadBody>, AppError> {
+    let max_body = file_limit.saturating_add(FORM_OVERHEAD);
+    // Refused before a byte of the body is read: with `Expect: 100-continue` the client never
+    // sends it (hyper only says 100 Continue once the body is polled).
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        return Err(AppError::PayloadTooLarge(format!(
+            "the upload is larger than the {file_limit}-byte limit"
+        )));
+    }
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let boundary = multipart::boundary(content_type.unwrap_or(""))?;
     Ok(MultipartReader::new(&boundary, body::upload_body(request.into_body(), limits), max_body))

@@ -184,11 +184,8 @@ fn network_prefix(ip: IpAddr) -> String {
 
 /// A fresh cookie value: a random id and its tag.
 fn new_cookie_value(secret: &hmac::Key) -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let id = base64.encode(bytes);
-    let tag = base64.encode(hmac::sign(secret, &tag_message(&id)));
+    let id = crate::id::random_id::<16>();
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hmac::sign(secret, &tag_message(&id)));
     format!("{id}.{tag}")
 }
 

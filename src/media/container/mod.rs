@@ -1,6 +1,7 @@
 //! Container parsing: what a video file holds and where its media time lies, read in bounded pieces.
 
 mod mp4;
+pub(crate) mod mp4box;
 mod webm;
 
 use std::fs::File;

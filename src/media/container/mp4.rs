@@ -1,21 +1,18 @@
 //! ISO base media (MP4) parsing: the top-level box layout, then the `moov` box's tracks and sample tables.
 
-use super::{
-    Container, Cursor, IndexPoint, MediaInfo, ProbeError, Source, TimeIndex, WALK_LIMIT, malformed, to_ms,
-};
+use super::mp4box::{BoxError, BoxHeader, Boxes, Extent, MOOV_LIMIT, TopLevel, read_whole};
+use super::{Container, Cursor, IndexPoint, MediaInfo, ProbeError, Source, TimeIndex, malformed, to_ms};
 
 /// The container name in errors.
 const NAME: &str = "mp4";
-
-/// The largest `moov` box read into memory; a two-hour film's sample tables take a few MiB.
-const MOOV_LIMIT: u64 = 64 << 20;
 
 /// Reads an MP4 file: where `moov` lies against `mdat`, then what `moov` says.
 pub(super) fn parse(source: &Source) -> Result<MediaInfo, ProbeError> {
     let layout = Layout::read(source)?;
     let moov = layout.moov.ok_or_else(|| malformed(NAME, "no moov box"))?;
-    let body = source.read_exact(moov.body, moov.end - moov.body, MOOV_LIMIT, NAME)?;
-    let movie = Movie::parse(&body)?;
+    let whole = read_whole(source.file, &moov, source.len, MOOV_LIMIT)?;
+    // No overflow: the header length is at most 16 and the box holds it.
+    let movie = Movie::parse(&whole[(moov.extent.body - moov.extent.start) as usize..])?;
 
     let video = movie.tracks.iter().find(|t| &t.handler == b"vide");
     let audio = movie.tracks.iter().find(|t| &t.handler == b"soun");
@@ -36,7 +33,7 @@ pub(super) fn parse(source: &Source) -> Result<MediaInfo, ProbeError> {
         height,
         video_codec: video.and_then(|t| t.entry.as_ref()).map(|e| codec_name(e.kind)),
         audio_codec: audio.and_then(|t| t.entry.as_ref()).map(|e| codec_name(e.kind)),
-        faststart: layout.mdat.is_none_or(|mdat| moov.start < mdat.start),
+        faststart: layout.mdat.is_none_or(|mdat| moov.extent.start < mdat.start),
         time_index: TimeIndex::new(points),
     })
 }
@@ -58,21 +55,10 @@ fn codec_name(kind: [u8; 4]) -> String {
     name.to_owned()
 }
 
-/// A box's place in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Extent {
-    /// Where the box header starts.
-    start: u64,
-    /// Where the body starts, after the header.
-    body: u64,
-    /// Where the box ends; past the file's length when the file is truncated.
-    end: u64,
-}
-
-/// Where the top-level `moov` and first `mdat` boxes start.
+/// Where the top-level `moov` and first `mdat` boxes lie.
 #[derive(Debug, Default)]
 struct Layout {
-    moov: Option<Extent>,
+    moov: Option<BoxHeader>,
     mdat: Option<Extent>,
 }
 
@@ -80,117 +66,29 @@ impl Layout {
     /// Walks top-level boxes until `moov` is found or the file ends.
     fn read(source: &Source) -> Result<Self, ProbeError> {
         let mut layout = Layout::default();
-        let mut at = 0;
-        for _ in 0..WALK_LIMIT {
-            let Some((kind, extent)) = read_header(source, at)? else {
-                break;
-            };
-            match &kind {
+        for header in TopLevel::new(source.file, source.len) {
+            let header = header?;
+            match &header.kind {
                 b"moov" => {
-                    layout.moov = Some(extent);
+                    layout.moov = Some(header);
                     // Nothing after `moov` changes what is reported.
                     break;
                 }
-                b"mdat" if layout.mdat.is_none() => layout.mdat = Some(extent),
+                b"mdat" if layout.mdat.is_none() => layout.mdat = Some(header.extent),
                 _ => {}
             }
-            at = extent.end;
         }
         Ok(layout)
     }
 }
 
-/// Reads the header of the top-level box at `at`; `None` once fewer than 8 bytes remain.
-fn read_header(source: &Source, at: u64) -> Result<Option<([u8; 4], Extent)>, ProbeError> {
-    let head = source.read_upto(at, 16)?;
-    let mut cursor = Cursor::new(&head);
-    let (Some(size), Some(kind)) = (cursor.u32(), cursor.array::<4>()) else {
-        return Ok(None);
-    };
-    let size = match size {
-        0 => source.len - at,
-        1 => cursor.u64().ok_or_else(|| malformed(NAME, "a 64-bit box size is cut off"))?,
-        size => u64::from(size),
-    };
-    let header = cursor.pos as u64;
-    let end = at
-        .checked_add(size)
-        .filter(|_| size >= header)
-        .ok_or_else(|| malformed(NAME, format!("box {} at {at} has size {size}", fourcc(kind))))?;
-    let extent = Extent { start: at, body: at + header, end };
-    Ok(Some((kind, extent)))
-}
-
-/// A fourcc for error messages.
-fn fourcc(kind: [u8; 4]) -> String {
-    String::from_utf8_lossy(&kind).into_owned()
-}
-
-/// The child boxes of a box body held in memory.
-struct Boxes<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for Boxes<'a> {
-    type Item = Result<([u8; 4], &'a [u8]), ProbeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // Fewer than 8 bytes cannot be a box: writers pad with a few zero bytes (ISO 14496-12 §8.1.1).
-        if self.rest.len() < 8 {
-            return None;
+/// A box error in the prober's terms.
+impl From<BoxError> for ProbeError {
+    fn from(error: BoxError) -> Self {
+        match error {
+            BoxError::Io(error) => ProbeError::Io(error),
+            BoxError::Malformed(reason) => malformed(NAME, reason),
         }
-        let item = self.split();
-        if item.is_err() {
-            self.rest = &[];
-        }
-        Some(item)
-    }
-}
-
-impl<'a> Boxes<'a> {
-    fn new(body: &'a [u8]) -> Self {
-        Boxes { rest: body }
-    }
-
-    /// Splits the next box off `rest`.
-    fn split(&mut self) -> Result<([u8; 4], &'a [u8]), ProbeError> {
-        let mut cursor = Cursor::new(self.rest);
-        let size = cursor.u32().unwrap_or_default();
-        let kind = cursor.array::<4>().unwrap_or_default();
-        let size = match size {
-            0 => Some(self.rest.len()),
-            1 => cursor.u64().and_then(|s| usize::try_from(s).ok()),
-            size => usize::try_from(size).ok(),
-        };
-        let header = cursor.pos;
-        let size = size
-            .filter(|&s| s >= header && s <= self.rest.len())
-            .ok_or_else(|| malformed(NAME, format!("box {} overruns its parent", fourcc(kind))))?;
-        let (this, rest) = self.rest.split_at(size);
-        self.rest = rest;
-        Ok((kind, &this[header..]))
-    }
-
-    /// The body of the first child of kind `kind`.
-    fn find(body: &'a [u8], kind: &[u8; 4]) -> Result<Option<&'a [u8]>, ProbeError> {
-        for child in Boxes::new(body) {
-            let (k, body) = child?;
-            if &k == kind {
-                return Ok(Some(body));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The body at the end of a path of nested kinds.
-    fn find_path(mut body: &'a [u8], path: &[&[u8; 4]]) -> Result<Option<&'a [u8]>, ProbeError> {
-        for kind in path {
-            match Boxes::find(body, kind)? {
-                Some(child) => body = child,
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(body))
     }
 }
 
@@ -457,14 +355,11 @@ mod tests {
     /// Every top-level box of the file at `path`, as (fourcc, start, end).
     fn top_level(path: &str) -> Vec<(String, u64, u64)> {
         let file = File::open(path).unwrap();
-        let source = Source { file: &file, len: file.metadata().unwrap().len() };
-        let mut boxes = Vec::new();
-        let mut at = 0;
-        while let Some((kind, extent)) = read_header(&source, at).unwrap() {
-            boxes.push((fourcc(kind), extent.start, extent.end));
-            at = extent.end;
-        }
-        boxes
+        let len = file.metadata().unwrap().len();
+        TopLevel::new(&file, len)
+            .map(|h| h.unwrap())
+            .map(|h| (super::super::mp4box::fourcc(h.kind), h.extent.start, h.extent.end))
+            .collect()
     }
 
     fn assert_sample(path: &str, faststart: bool) {
