@@ -150,3 +150,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(stack)
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests;
