@@ -122,6 +122,10 @@ async fn a_wrong_method_is_405_with_allow_on_pages_the_api_and_uploads() {
         let answer = app.send(method.clone(), path, &[]).await;
         assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert_eq!(answer.header("allow"), allow, "{method} {path}");
+        if path.starts_with("/api/uploads") {
+            // tus 1.0: every response but OPTIONS names the protocol version, errors included.
+            assert_eq!(answer.header("tus-resumable"), "1.0.0", "{method} {path}");
+        }
         if path.starts_with("/api") {
             assert_eq!(answer.json()["error"]["code"], "method_not_allowed", "{method} {path}");
             assert_eq!(answer.json()["error"]["message"], format!("{method} is not allowed on this path"));
