@@ -4,6 +4,7 @@
 //! TLS, timeouts, shutdown, memory).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -47,6 +48,9 @@ impl Answer {
     }
 }
 
+/// Every request gives up after this long instead of hanging the test run.
+const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/media");
 
 impl TestRouter {
@@ -65,10 +69,13 @@ impl TestRouter {
             request = request.header(*name, *value);
         }
         let request = request.body(Body::empty()).unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        Answer { status: parts.status, headers: parts.headers, body }
+        let exchange = async {
+            let response = self.router.clone().oneshot(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            Answer { status: parts.status, headers: parts.headers, body }
+        };
+        tokio::time::timeout(TEST_TIMEOUT, exchange).await.expect("the router answers in time")
     }
 
     async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
