@@ -26,7 +26,7 @@ fn thumbnails(c: &mut Criterion) {
     let mut group = c.benchmark_group("12 MP JPEG to 320 px WebP");
     group.sample_size(20);
     group.bench_function("kino (decode, fast_image_resize, libwebp)", |b| {
-        b.iter(|| kino::internals::thumbnail_webp(&jpeg, 320));
+        b.iter(|| kino::bench::thumbnail_webp(&jpeg, 320));
     });
     group.finish();
 
@@ -61,7 +61,7 @@ fn thumbnails(c: &mut Criterion) {
         let mut times: Vec<Duration> = (0..5)
             .map(|_| {
                 let started = Instant::now();
-                kino::internals::thumbnail_webp(&jpeg, 320);
+                kino::bench::thumbnail_webp(&jpeg, 320);
                 started.elapsed()
             })
             .collect();

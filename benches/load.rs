@@ -5,12 +5,6 @@
 //! `KINO_LOAD_SERVER` set), so its memory is measured apart from the load generator's.
 #![allow(missing_docs)]
 
-#[path = "support/h3_client.rs"]
-#[allow(dead_code)]
-mod h3_client;
-#[path = "support/noise.rs"]
-mod noise;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -49,7 +43,7 @@ fn serve() {
     let media = dir.path().join("media");
     std::fs::create_dir_all(&media).unwrap();
     let mut file = std::fs::File::create(media.join("big.bin")).unwrap();
-    let block = noise::Noise::new(1).bytes(1 << 20);
+    let block = kino_test_support::Noise::new(1).bytes(1 << 20);
     for _ in 0..FILE_LEN >> 20 {
         file.write_all(&block).unwrap();
     }
@@ -100,17 +94,7 @@ impl Server {
 
     /// The server's resident memory, MB.
     fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches(" kB")
-            .trim()
-            .parse()
-            .unwrap();
-        kb / 1024.0
+        kino_test_support::rss_bytes_of(self.child.id()) as f64 / (1024.0 * 1024.0)
     }
 
     fn client(&self, protocol: &str) -> (reqwest::Client, String) {
@@ -177,7 +161,7 @@ async fn run_cell(server: &Server, protocol: &str, whole: bool, connections: usi
         if protocol == "HTTP/3" {
             let (https, ca) = (server.https, server.ca.clone());
             workers.push(tokio::spawn(async move {
-                let mut client = h3_client::H3Client::connect(https, &ca).await.unwrap();
+                let mut client = kino_test_support::H3Client::connect(https, &ca).await.unwrap();
                 let url = format!("https://localhost:{}{path}", https.port());
                 let (mut latencies, mut bytes, mut n) = (Vec::new(), 0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
@@ -249,7 +233,7 @@ async fn against(target: &str) {
         workers.push(tokio::spawn(async move {
             let (mut requests, mut bytes) = (0u64, 0u64);
             if h3 {
-                let mut client = h3_client::H3Client::connect(addr, &ca).await.unwrap();
+                let mut client = kino_test_support::H3Client::connect(addr, &ca).await.unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     let range = range_for(worker, requests);
                     let response = client.get(&url, &[("range", range.as_str())]).await.unwrap();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::BodyExt;
-use kino::internals::{CHUNK, FileBody, Segment};
+use kino::bench::{CHUNK, FileBody, Segment};
 use tokio::io::AsyncWriteExt;
 
 const LEN: u64 = 64 * 1024 * 1024;

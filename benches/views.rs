@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::BodyExt;
-use kino::internals::{CHUNK, FileBody, Segment, TrackerBench};
+use kino::bench::{CHUNK, FileBody, Segment, TrackerBench};
 use tokio::io::AsyncWriteExt;
 
 const LEN: u64 = 64 * 1024 * 1024;

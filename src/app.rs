@@ -153,7 +153,11 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+/// The handlers see the database only through the repository traits.
+#[cfg(test)]
+mod repository_tests {
     use axum::body::Body;
     use axum::http::StatusCode;
     use futures_util::future::BoxFuture;

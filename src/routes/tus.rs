@@ -30,6 +30,9 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/uploads", options(discover).post(create))
         .route("/api/uploads/{id}", axum::routing::head(status).patch(append).delete(terminate))
+        // Set here, under the layer below: the root's fallback would replace the layered one, and
+        // a 405 would go out without `Tus-Resumable`.
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
         // Every answer, errors included, names the protocol version (tus 1.0 §"Tus-Resumable").
         .layer(SetResponseHeaderLayer::overriding(TUS_RESUMABLE, HeaderValue::from_static(tus::VERSION)))
 }

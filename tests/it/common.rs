@@ -8,7 +8,8 @@ use kino::{Application, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::h3_client::H3Client;
+use kino_test_support::H3Client;
+pub use kino_test_support::rss_bytes;
 
 /// Every test gives up after this long instead of hanging CI.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -213,11 +214,4 @@ impl TestApp {
             }
         }
     }
-}
-
-/// Resident memory of this process, where the server under test runs.
-pub fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS line");
-    kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number") * 1024
 }

@@ -1,4 +1,5 @@
-//! Error routes: 404/405 as JSON under /api and HTML elsewhere, panics, malformed requests.
+//! Errors that need a connection: panics (the connection survives), malformed and oversized heads.
+//! How error bodies render (JSON or HTML, 404, 405) is tested on the router: `src/app/tests.rs`.
 
 use std::time::Duration;
 
@@ -7,49 +8,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{ALL_PROTOCOLS, Protocol, spawn_app};
-
-#[tokio::test]
-async fn unknown_api_path_is_a_json_404() {
-    let app = spawn_app().await;
-    let response = app.h2().get(app.tls_url("/api/nothing-here")).send().await.unwrap();
-    assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "not_found");
-    assert!(body["error"]["message"].as_str().unwrap().contains("/api/nothing-here"));
-}
-
-#[tokio::test]
-async fn unknown_page_is_an_html_404() {
-    let app = spawn_app().await;
-    let response =
-        app.h1().get(app.tls_url("/no/such/page")).header("accept", "text/html").send().await.unwrap();
-    assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-    let page = response.text().await.unwrap();
-    assert!(page.contains("<h1>404 Not Found</h1>"), "{page}");
-    assert!(page.contains("/no/such/page"));
-}
-
-#[tokio::test]
-async fn json_is_negotiated_outside_api_when_asked_for() {
-    let app = spawn_app().await;
-    let response =
-        app.plain().get(app.plain_url("/nope")).header("accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "application/json");
-}
-
-#[tokio::test]
-async fn wrong_method_is_405_with_allow() {
-    let app = spawn_app().await;
-    let response =
-        app.h2().post(app.tls_url("/healthz")).header("accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), 405);
-    assert_eq!(response.headers()["allow"], "GET,HEAD");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "method_not_allowed");
-}
 
 #[tokio::test]
 async fn panic_is_a_500_with_the_request_id_and_the_server_keeps_serving() {

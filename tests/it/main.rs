@@ -7,14 +7,10 @@ mod catalog;
 mod cli;
 mod common;
 mod errors;
-#[path = "../../benches/support/h3_client.rs"]
-mod h3_client;
 mod images;
 mod licences;
 mod lifecycle;
 mod limits;
-#[path = "../../benches/support/noise.rs"]
-mod noise;
 mod pages;
 mod parking;
 mod protocols;

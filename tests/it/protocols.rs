@@ -132,7 +132,7 @@ async fn localhost_listens_on_both_loopback_addresses_over_every_protocol() {
             let response = client.build().unwrap().get(app.tls_url("/healthz")).send().await.unwrap();
             assert_eq!(response.status(), 200, "{addr} http2={http2}");
         }
-        let mut h3 = crate::h3_client::H3Client::connect(*addr, &app.ca_pem).await.unwrap();
+        let mut h3 = kino_test_support::H3Client::connect(*addr, &app.ca_pem).await.unwrap();
         let response = h3.get(&app.tls_url("/healthz"), &[]).await.unwrap();
         assert_eq!(response.status(), 200, "HTTP/3 on {addr}");
     }

@@ -36,8 +36,18 @@ fn localised(text: &str, app: &TestApp) -> String {
 #[test]
 fn every_repository_path_the_readme_names_exists() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tops =
-        ["src/", "tests/", "benches/", "docs/", "media/", "static/", "templates/", "migrations/", ".ci/"];
+    let tops = [
+        "src/",
+        "tests/",
+        "benches/",
+        "crates/",
+        "docs/",
+        "media/",
+        "static/",
+        "templates/",
+        "migrations/",
+        ".ci/",
+    ];
     let mut checked = 0;
     for span in code_spans(&readme()) {
         let path = span.split_whitespace().next().unwrap_or("");

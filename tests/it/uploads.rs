@@ -26,7 +26,7 @@ fn big_mp4(total: usize, seed: u64) -> impl Stream<Item = Bytes> + Unpin + Send 
     let padding = total - head.len();
     let mut free_header = (padding as u32).to_be_bytes().to_vec();
     free_header.extend_from_slice(b"free");
-    let mut noise = crate::noise::Noise::new(seed);
+    let mut noise = kino_test_support::Noise::new(seed);
     let filler = (0..(padding - 8).div_ceil(CHUNK))
         .map(move |i| Bytes::from(noise.bytes(CHUNK.min(padding - 8 - i * CHUNK))));
     Box::pin(stream::iter([Bytes::from(head), Bytes::from(free_header)].into_iter().chain(filler)))

@@ -21,3 +21,14 @@ impl Noise {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_the_same_bytes_and_another_seed_others() {
+        assert_eq!(Noise::new(7).bytes(4096), Noise::new(7).bytes(4096));
+        assert_ne!(Noise::new(7).bytes(4096), Noise::new(8).bytes(4096));
+    }
+}

@@ -1,0 +1,15 @@
+//! What kino's integration tests (`tests/it`) and benchmarks (`benches/`) share: clients and
+//! measurements that need no part of kino, so both reach them as an ordinary dependency.
+//!
+//! # Layout
+//! - [`http3`]: a small HTTP/3 client on h3 + h3-quinn that trusts only the given CA.
+//! - [`noise`]: deterministic, incompressible filler bytes.
+//! - [`memory`]: resident memory of this process or another one, from procfs.
+
+pub mod http3;
+pub mod memory;
+pub mod noise;
+
+pub use http3::H3Client;
+pub use memory::{rss_bytes, rss_bytes_of};
+pub use noise::Noise;
