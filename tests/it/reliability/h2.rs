@@ -1,0 +1,1 @@
+//! Raw HTTP/2 frame attacks.

@@ -1,0 +1,1 @@
+//! Upload attacks against the binary.
