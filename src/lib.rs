@@ -30,6 +30,7 @@
 //! - `page`: the template layer: every page's layout, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `fs`: atomic and private file writes.
+//! - `fuzz` (feature `fuzzing`): entry points of the fuzz targets in `fuzz/`.
 
 mod app;
 mod assets;
@@ -39,6 +40,8 @@ pub mod config;
 mod db;
 pub mod error;
 mod fs;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod images;
 mod ingest;
 mod library;
