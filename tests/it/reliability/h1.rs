@@ -142,3 +142,161 @@ async fn ambiguous_request_framing_is_refused_and_nothing_is_smuggled() {
     let (status, _) = kino.get("/healthz").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_hundred_one_mebibyte_heads_get_431_each_in_bounded_memory() {
+    let kino = Kino::start(Options::default());
+    let base = kino.baseline();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let addr = kino.http;
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let mut head = b"GET / HTTP/1.1\r\nHost: kino\r\n".to_vec();
+                while head.len() < 1 << 20 {
+                    head.extend_from_slice(
+                        b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+                    );
+                }
+                // The server answers and closes long before the head ends; writing then fails.
+                let _ = stream.write_all(&head).await;
+                status_of(&super::read_to_close(&mut stream).await)
+            })
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.await.unwrap(), 431);
+    }
+    let growth = kino.peak_growth_mb(base);
+    eprintln!("100 heads of 1 MiB: 431 in {:?}, +{growth:.1} MB", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(growth < 20.0, "100 huge heads grew the server by {growth:.1} MB");
+}
+
+#[tokio::test]
+async fn range_abuse_gets_the_whole_file_or_bounded_multipart_answers() {
+    let kino = Kino::start(Options { media: vec![("big.bin", vec![3u8; 8 << 20])], ..Options::default() });
+    let base = kino.baseline();
+    let get = |range: String| {
+        format!("GET /media/big.bin HTTP/1.1\r\nHost: kino\r\nRange: {range}\r\nConnection: close\r\n\r\n")
+    };
+    // 2,000 one-byte ranges: past the 16-range cap, the whole file with 200.
+    let many = (0..2_000).map(|i| format!("{}-{}", 2 * i, 2 * i)).collect::<Vec<_>>().join(",");
+    let response = exchange(kino.http, get(format!("bytes={many}")).as_bytes()).await;
+    assert_eq!(status_of(&response), 200);
+    // 16 overlapping whole-file ranges would be 16x amplification: the whole file once.
+    let overlapping = vec!["0-"; 16].join(",");
+    let response = exchange(kino.http, get(format!("bytes={overlapping}")).as_bytes()).await;
+    assert_eq!(status_of(&response), 200);
+    assert!(response.len() < (8 << 20) + 4096, "{} bytes for an 8 MiB file", response.len());
+    // 50 clients at once asking for 16 disjoint 256 KiB ranges each get 206 multipart answers.
+    let disjoint =
+        (0..16).map(|i| format!("{}-{}", i << 19, (i << 19) + (1 << 18) - 1)).collect::<Vec<_>>().join(",");
+    let started = Instant::now();
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let request = get(format!("bytes={disjoint}"));
+            let addr = kino.http;
+            tokio::spawn(async move {
+                let response = exchange(addr, request.as_bytes()).await;
+                (status_of(&response), response.len())
+            })
+        })
+        .collect();
+    for client in clients {
+        let (status, len) = client.await.unwrap();
+        assert_eq!(status, 206);
+        assert!(len > 16 << 18, "a 16-range answer of {len} bytes");
+    }
+    let growth = kino.peak_growth_mb(base);
+    eprintln!("range abuse: 50 x 16 ranges in {:?}, +{growth:.1} MB", started.elapsed());
+    assert!(growth < 40.0, "range abuse grew the server by {growth:.1} MB");
+}
+
+#[tokio::test]
+async fn two_hundred_idle_keep_alive_and_h2c_connections_are_reaped_on_time() {
+    let kino = Kino::start(Options {
+        env: vec![
+            ("KINO_LIMITS_HEADER_READ_TIMEOUT", "2s".into()),
+            ("KINO_LIMITS_IDLE_TIMEOUT", "2s".into()),
+        ],
+        ..Options::default()
+    });
+    let base = kino.baseline();
+    let started = Instant::now();
+    let mut idle = Vec::new();
+    for n in 0..200 {
+        let mut stream = TcpStream::connect(kino.http).await.unwrap();
+        if n % 2 == 0 {
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: kino\r\n\r\n").await.unwrap();
+        } else {
+            // The h2c preface and SETTINGS, then silence.
+            stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await.unwrap();
+        }
+        idle.push(tokio::spawn(async move {
+            super::read_to_close(&mut stream).await;
+            started.elapsed()
+        }));
+    }
+    let mut longest = Duration::ZERO;
+    for connection in idle {
+        longest = longest.max(connection.await.unwrap());
+    }
+    let growth = kino.peak_growth_mb(base);
+    eprintln!("200 idle connections: all closed by {longest:?}, +{growth:.1} MB");
+    assert!(longest < Duration::from_secs(4), "an idle connection lived {longest:?} (timeouts 2 s)");
+    assert!(growth < 20.0);
+    assert_eq!(kino.metric("kino_connections_open").await, 1, "only the /metrics request is open");
+}
+
+#[tokio::test]
+async fn fifty_uploads_trickling_under_the_minimum_rate_get_408() {
+    let kino = Kino::start(Options {
+        env: vec![
+            ("KINO_LIMITS_UPLOAD_RATE_WINDOW", "2s".into()),
+            ("KINO_LIMITS_UPLOAD_MIN_RATE", "4096".into()),
+        ],
+        ..Options::default()
+    });
+    let base = kino.baseline();
+    let started = Instant::now();
+    let uploads: Vec<_> = (0..50)
+        .map(|_| {
+            let addr = kino.http;
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let head = "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n";
+                stream.write_all(head.as_bytes()).await.unwrap();
+                let mut response = Vec::new();
+                let mut buf = [0u8; 4096];
+                // 100 bytes every 100 ms: 1 KB/s, well inside body_idle_timeout, far under the rate.
+                loop {
+                    tokio::select! {
+                        read = stream.read(&mut buf) => match read {
+                            Ok(n @ 1..) => response.extend_from_slice(&buf[..n]),
+                            _ => break,
+                        },
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {
+                            if stream.write_all(&[0u8; 100]).await.is_err() { break }
+                        }
+                    }
+                }
+                (status_of(&response), started.elapsed())
+            })
+        })
+        .collect();
+    for upload in uploads {
+        let (status, took) = upload.await.unwrap();
+        assert_eq!(status, 408);
+        assert!(took < Duration::from_secs(5), "a trickling upload lived {took:?} (window 2 s)");
+    }
+    let growth = kino.peak_growth_mb(base);
+    eprintln!("50 trickling uploads: 408 within {:?}, +{growth:.1} MB", started.elapsed());
+    assert!(growth < 20.0);
+    assert_eq!(
+        std::fs::read_dir(kino.dir().join("data/tmp")).map(|d| d.count()).unwrap_or(0),
+        0,
+        "no file left"
+    );
+}

@@ -98,6 +98,11 @@ impl Kino {
         Self { child, http: http.unwrap(), https: https.unwrap(), dir: dir.to_owned(), _tempdir: None }
     }
 
+    /// The server's state dir.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
