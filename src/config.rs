@@ -204,6 +204,8 @@ pub struct Limits {
     pub quic_receive_window: u32,
     /// Open connections across all listeners; further clients wait in the accept queue.
     pub max_connections: u32,
+    /// Half-open QUIC handshakes beyond which new clients must prove their address with a Retry.
+    pub quic_retry_threshold: u32,
     /// Largest video upload, bytes.
     pub max_upload_bytes: u64,
     /// A resumable upload untouched this long is deleted.
@@ -372,6 +374,7 @@ impl Default for Limits {
             quic_stream_receive_window: 1024 * 1024,
             quic_receive_window: 8 * 1024 * 1024,
             max_connections: 10_000,
+            quic_retry_threshold: 64,
             max_upload_bytes: 4 << 30,
             upload_expiry: Duration::from_secs(24 * 3600),
             upload_min_rate: 4096,

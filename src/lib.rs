@@ -32,6 +32,7 @@
 //! - `fs`: atomic and private file writes.
 //! - `id`: random identifiers (upload names, ids, cookies, boundaries, secrets).
 //! - `bench` (feature `bench`): the internals the micro-benchmarks drive directly.
+//! - `fuzz` (feature `fuzzing`): entry points of the fuzz targets in `fuzz/`.
 
 mod app;
 mod assets;
@@ -43,6 +44,8 @@ pub mod config;
 mod db;
 pub mod error;
 mod fs;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod id;
 mod images;
 mod ingest;

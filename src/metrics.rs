@@ -20,6 +20,7 @@ pub(crate) struct Stats {
     connections_open: AtomicI64,
     connections_total: AtomicU64,
     connections_parked: AtomicI64,
+    quic_retries: AtomicU64,
 }
 
 /// Counts a connection as open until dropped.
@@ -66,6 +67,11 @@ impl Stats {
     /// Records a response (or HTTP/1.1 or HTTP/2 connection) aborted by `limits.send_timeout`.
     pub(crate) fn send_timed_out(&self, version: Version) {
         self.send_timeouts[protocol_index(version)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a QUIC Initial answered with Retry (address validation) instead of a handshake.
+    pub(crate) fn quic_retried(&self) {
+        self.quic_retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a connection (TCP or QUIC) that completed its handshake.
@@ -133,6 +139,11 @@ impl Stats {
         let _ = writeln!(
             out,
             "# HELP kino_connections_parked Idle HTTP/1.1 keep-alive connections holding no HTTP state.\n# TYPE kino_connections_parked gauge\nkino_connections_parked {parked}"
+        );
+        let retries = self.quic_retries.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP kino_quic_retries_total QUIC Initials answered with Retry because limits.quic_retry_threshold handshakes were half-open.\n# TYPE kino_quic_retries_total counter\nkino_quic_retries_total {retries}"
         );
         out
     }

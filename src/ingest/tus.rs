@@ -65,6 +65,20 @@ pub(crate) enum TusError {
     Internal(#[from] anyhow::Error),
 }
 
+// Storage and database failures are internal: the cause is logged by the error renderer,
+// never sent. Each gets its own `From` so `?` works on them directly.
+impl From<std::io::Error> for TusError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<sqlx::Error> for TusError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
 /// An `Upload-Checksum` header: the algorithm and the expected digest.
 pub(crate) struct Checksum {
     algorithm: &'static ring::digest::Algorithm,
@@ -195,19 +209,14 @@ impl TusStore {
     {
         let _lock = self.lock(&upload.id)?;
         // Re-read under the lock: another PATCH may have advanced it since the caller looked.
-        let current =
-            db.uploads().find(&upload.id).await.map_err(anyhow::Error::from)?.ok_or(TusError::Busy)?;
+        let current = db.uploads().find(&upload.id).await?.ok_or(TusError::Busy)?;
         let actual = u64::try_from(current.received).unwrap_or(0);
         if offset != actual {
             return Err(TusError::OffsetMismatch { sent: offset, actual });
         }
         let length = u64::try_from(current.length).unwrap_or(0);
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(self.path(&upload.id))
-            .await
-            .map_err(anyhow::Error::from)?;
-        file.seek(SeekFrom::Start(offset)).await.map_err(anyhow::Error::from)?;
+        let mut file = tokio::fs::OpenOptions::new().write(true).open(self.path(&upload.id)).await?;
+        file.seek(SeekFrom::Start(offset)).await?;
         let mut digest = checksum.as_ref().map(|c| ring::digest::Context::new(c.algorithm));
         let mut written = 0u64;
         let mut interrupted = None;
@@ -220,13 +229,13 @@ impl TusStore {
                 }
             };
             if offset + written + chunk.len() as u64 > length {
-                file.set_len(offset).await.map_err(anyhow::Error::from)?;
+                file.set_len(offset).await?;
                 return Err(TusError::PastLength(length));
             }
             if let Some(digest) = digest.as_mut() {
                 digest.update(&chunk);
             }
-            file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+            file.write_all(&chunk).await?;
             written += chunk.len() as u64;
         }
         let matches =
@@ -235,18 +244,17 @@ impl TusStore {
             // A checksum covers the whole request body: part of it cannot be verified.
             (true, _) if interrupted.is_some() => false,
             (true, Some(false)) => {
-                file.set_len(offset).await.map_err(anyhow::Error::from)?;
+                file.set_len(offset).await?;
                 return Err(TusError::ChecksumMismatch(written));
             }
             _ => true,
         };
         let received = if keep { offset + written } else { offset };
-        file.set_len(received).await.map_err(anyhow::Error::from)?;
-        file.sync_all().await.map_err(anyhow::Error::from)?;
+        file.set_len(received).await?;
+        file.sync_all().await?;
         db.uploads()
             .advance(&upload.id, i64::try_from(received).unwrap_or(i64::MAX), self.expiry_from_now())
-            .await
-            .map_err(anyhow::Error::from)?;
+            .await?;
         if let Some(cause) = interrupted {
             return Err(TusError::Interrupted { kept: received - offset, cause });
         }
@@ -267,7 +275,7 @@ impl TusStore {
         library: &Library,
         upload: &TusUpload,
     ) -> Result<Committed, IngestError> {
-        library.db().uploads().delete(&upload.id).await.map_err(anyhow::Error::from)?;
+        library.db().uploads().delete(&upload.id).await?;
         let staged = Staged::from_file(self.path(&upload.id)).await?;
         upload::commit(library, staged, metadata_title(&upload.metadata).as_deref()).await
     }

@@ -51,6 +51,20 @@ pub(crate) enum IngestError {
     Internal(#[from] anyhow::Error),
 }
 
+// Storage and database failures are internal: the cause is logged by the error renderer,
+// never sent. Each gets its own `From` so `?` works on them directly.
+impl From<std::io::Error> for IngestError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
 /// An upload on disk, not yet in the library.
 pub(crate) struct Staged {
     file: NamedTempFile,
@@ -68,9 +82,9 @@ where
     S: Stream<Item = Result<Bytes, MultipartError>> + Unpin,
 {
     let tmp_dir = library.tmp_dir();
-    std::fs::create_dir_all(tmp_dir).map_err(anyhow::Error::from)?;
-    let file = NamedTempFile::new_in(tmp_dir).map_err(anyhow::Error::from)?;
-    let mut writer = tokio::fs::File::from_std(file.reopen().map_err(anyhow::Error::from)?);
+    std::fs::create_dir_all(tmp_dir)?;
+    let file = NamedTempFile::new_in(tmp_dir)?;
+    let mut writer = tokio::fs::File::from_std(file.reopen()?);
     let mut hasher = Some(library.hasher());
     let mut walk = StreamWalk::default();
     let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
@@ -96,12 +110,12 @@ where
         }
         block.extend_from_slice(&chunk);
         if block.len() >= WRITE_BLOCK {
-            writer.write_all(&block).await.map_err(anyhow::Error::from)?;
+            writer.write_all(&block).await?;
             block.clear();
         }
     }
-    writer.write_all(&block).await.map_err(anyhow::Error::from)?;
-    writer.sync_all().await.map_err(anyhow::Error::from)?;
+    writer.write_all(&block).await?;
+    writer.sync_all().await?;
     Ok(Staged { file, size, mime: sniff::sniff(&head), hash: hasher.map(|h| h.finish()) })
 }
 
@@ -119,7 +133,7 @@ impl Staged {
         })
         .await
         .map_err(anyhow::Error::from)?
-        .map_err(|e| IngestError::Internal(e.into()))
+        .map_err(IngestError::from)
     }
 }
 
@@ -151,8 +165,8 @@ pub(crate) async fn commit(
     let mime = video_type(size, mime)?;
     let hash = finish(library, &file, mime, hash).await?;
     let db = library.db();
-    if let Some(existing) = db.files().find_by_hash(&hash).await.map_err(anyhow::Error::from)?
-        && let Some(video) = db.videos().find(&existing.id).await.map_err(anyhow::Error::from)?
+    if let Some(existing) = db.files().find_by_hash(&hash).await?
+        && let Some(video) = db.videos().find(&existing.id).await?
     {
         return Ok(Committed::Existing(video));
     }
@@ -198,8 +212,7 @@ async fn finish(
         Ok(Ok(hasher.finish()))
     })
     .await
-    .map_err(anyhow::Error::from)?
-    .map_err(anyhow::Error::from)?;
+    .map_err(anyhow::Error::from)??;
     done.map_err(IngestError::Unsupported)
 }
 

@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -51,6 +52,8 @@ pub(crate) fn endpoint(
 
 /// Accepts QUIC connections until shutdown; each is served in its own tracked task.
 pub(crate) async fn accept(endpoint: quinn::Endpoint, shared: Shared) {
+    let half_open = HalfOpen::default();
+    let threshold = shared.config.limits.quic_retry_threshold as usize;
     loop {
         let permit = tokio::select! {
             permit = shared.connections.clone().acquire_owned() => permit.expect("semaphore is never closed"),
@@ -63,17 +66,55 @@ pub(crate) async fn accept(endpoint: quinn::Endpoint, shared: Shared) {
             },
             () = shared.shutdown.cancelled() => return,
         };
+        // A handshake holds ~60 KB (TLS state, retransmission buffers) until it completes or
+        // times out, and a spoofed or abandoned Initial never completes it. Past the threshold
+        // the Retry is stateless and a real client pays one round trip.
+        if half_open.count() >= threshold && !incoming.remote_address_validated() && incoming.may_retry() {
+            match incoming.retry() {
+                Ok(()) => shared.stats.quic_retried(),
+                Err(error) => error.into_incoming().ignore(),
+            }
+            continue;
+        }
+        let handshake = half_open.begin();
         let shared = shared.clone();
         shared.tracker.clone().spawn(async move {
             let remote = incoming.remote_address();
             let timeout = shared.config.limits.handshake_timeout;
-            match tokio::time::timeout(timeout, incoming).await {
+            let connecting = tokio::time::timeout(timeout, incoming).await;
+            drop(handshake);
+            match connecting {
                 Ok(Ok(connection)) => serve(connection, &shared).await,
                 Ok(Err(error)) => tracing::debug!(%remote, %error, "QUIC handshake failed"),
                 Err(_) => tracing::debug!(%remote, "QUIC handshake timed out"),
             }
             drop(permit);
         });
+    }
+}
+
+/// The number of QUIC handshakes in progress on one endpoint.
+#[derive(Clone, Default)]
+struct HalfOpen(Arc<AtomicUsize>);
+
+impl HalfOpen {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one handshake until the returned guard is dropped.
+    fn begin(&self) -> Handshake {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Handshake(self.0.clone())
+    }
+}
+
+/// One handshake counted in [`HalfOpen`] while it lives.
+struct Handshake(Arc<AtomicUsize>);
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

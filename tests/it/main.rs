@@ -16,6 +16,7 @@ mod parking;
 mod protocols;
 mod ranges;
 mod readme;
+mod reliability;
 mod snapshot;
 mod tus;
 mod uploads;
