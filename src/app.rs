@@ -139,6 +139,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn_with_state(state.clone(), middleware::access_log::log))
         .layer(middleware::compression::layer())
+        // Outside the error renderer: errors and preflight answers carry them too.
+        .layer(from_fn_with_state(state.clone(), middleware::security_headers::set))
+        .layer(from_fn_with_state(middleware::cors::Policy::new(&state.config.cors), middleware::cors::allow))
         .layer(from_fn(error::render))
         .layer(from_fn(middleware::panic::catch))
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))

@@ -245,6 +245,7 @@ mod tests {
             hosts: hosts.iter().map(|s| (*s).to_owned()).collect(),
             cert_path: None,
             key_path: None,
+            hsts: false,
         }
     }
 

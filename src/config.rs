@@ -24,7 +24,7 @@ pub(crate) use interpolate::interpolate;
 pub use listen::ListenAddr;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images"];
+const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -79,6 +79,29 @@ pub struct Config {
     /// Image processing.
     #[serde(default)]
     pub images: ImageConfig,
+    /// Which other sites' pages may call the API and tus uploads from a browser.
+    #[serde(default)]
+    pub cors: CorsConfig,
+}
+
+/// Cross-origin access to `/api` (tus included); media answers any origin whatever this says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorsConfig {
+    /// Origins (`https://app.example`) allowed to call the API, or `["*"]` for any; empty: none.
+    #[serde(deserialize_with = "string_or_list")]
+    pub origins: Vec<String>,
+    /// Whether listed origins may send cookies; refused together with `*`.
+    pub credentials: bool,
+    /// How long browsers may cache a preflight answer.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        // Chromium caps the preflight cache at 2 hours; longer gains nothing there.
+        Self { origins: Vec::new(), credentials: false, max_age: Duration::from_secs(2 * 3600) }
+    }
 }
 
 /// Image processing (`POST /api/images`, `GET /images/{id}`).
@@ -151,6 +174,10 @@ pub struct TlsConfig {
     pub cert_path: Option<PathBuf>,
     /// The private key (PEM) that goes with `cert_path`.
     pub key_path: Option<PathBuf>,
+    /// Send `Strict-Transport-Security` over TLS; needs `cert_path` (a browser pinned to HTTPS
+    /// with the self-signed development certificate could not reach the site any more).
+    #[serde(default)]
+    pub hsts: bool,
 }
 
 /// How logs are written.
@@ -241,6 +268,7 @@ impl Config {
                 hosts: Vec::new(),
                 cert_path: None,
                 key_path: None,
+                hsts: false,
             },
             log: LogConfig {
                 format: if production { LogFormat::Json } else { LogFormat::Pretty },
@@ -249,6 +277,7 @@ impl Config {
             limits: Limits::default(),
             views: ViewRules::default(),
             images: ImageConfig::default(),
+            cors: CorsConfig::default(),
         }
     }
 
@@ -301,6 +330,10 @@ impl Config {
         if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
             bail!("tls.cert_path and tls.key_path (KINO_TLS_CERT_PATH, KINO_TLS_KEY_PATH) go together");
         }
+        if self.tls.hsts && self.tls.cert_path.is_none() {
+            bail!("tls.hsts needs tls.cert_path: HSTS with the generated certificate locks browsers out");
+        }
+        self.cors.check()?;
         let views = &self.views;
         if !(1..=32).contains(&views.checkpoints) || !(1..=views.checkpoints).contains(&views.min_checkpoints)
         {
@@ -383,6 +416,44 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+impl CorsConfig {
+    /// Refuses origins a browser never sends and `*` mixed with a list or with credentials.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.origins.iter().any(|o| o == "*") {
+            if self.origins.len() > 1 {
+                bail!("cors.origins: \"*\" allows every origin and stands alone");
+            }
+            if self.credentials {
+                bail!("cors.credentials needs listed origins: browsers refuse credentials with \"*\"");
+            }
+            return Ok(());
+        }
+        for origin in &self.origins {
+            if !is_origin(origin) {
+                bail!(
+                    "cors.origins: {origin:?} is not an origin like https://app.example or http://host:8080"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` with nothing after it, as browsers send in `Origin`.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else { return false };
+    let host = rest.rsplit_once(':').map_or(
+        rest,
+        |(host, port)| {
+            if port.parse::<u16>().is_ok() { host } else { rest }
+        },
+    );
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && text.is_ascii()
 }
 
 /// `KINO_*` variables, with `KINO_<SECTION>_<KEY>` nested under its section.

@@ -306,3 +306,5 @@ async fn an_upload_that_is_no_form_or_too_large_is_refused_before_its_body_with_
         assert!(error["message"].as_str().unwrap().starts_with(message), "{headers:?}: {error}");
     }
 }
+
+mod headers;

@@ -3,5 +3,7 @@
 pub(crate) mod access_log;
 pub(crate) mod alt_svc;
 pub(crate) mod compression;
+pub(crate) mod cors;
 pub(crate) mod panic;
 pub(crate) mod request_id;
+pub(crate) mod security_headers;

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::Response;
 use axum::routing::get;
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::AppError;
 use crate::library::OpenFile;
@@ -28,13 +27,8 @@ const PRIVATE_CACHE_CONTROL: &str = "private, max-age=86400";
 
 /// `GET, HEAD /stream/{id}` (also `/stream/{id}.{ext}`) and `GET, HEAD /media/{*path}`.
 pub(crate) fn router() -> Router<AppState> {
-    // Players embedded on other sites read these cross-origin; they must see the range headers.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD])
-        .allow_headers([header::RANGE, header::IF_RANGE, header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE])
-        .expose_headers([header::CONTENT_RANGE, header::CONTENT_LENGTH, header::ACCEPT_RANGES, header::ETAG]);
-    Router::new().route("/stream/{id}", get(stream)).route("/media/{*path}", get(media)).layer(cors)
+    // Their CORS (any origin, for embedded players) is in `middleware::cors`.
+    Router::new().route("/stream/{id}", get(stream)).route("/media/{*path}", get(media))
 }
 
 /// A catalogued video by id, view-tracked; an extension after the id is accepted and ignored.

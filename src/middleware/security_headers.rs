@@ -1,0 +1,113 @@
+//! Security headers for each class of route: a strict policy for pages, `nosniff` everywhere,
+//! and HSTS over TLS when a real certificate is configured.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::peer::{ConnectionInfo, Transport};
+use crate::state::AppState;
+
+/// What a path serves, which decides the headers its responses get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteClass {
+    /// HTML for people: `/`, `/watch/{id}`, `/upload` and the error pages of unknown paths.
+    Page,
+    /// File bytes for players and `<img>` on any site: `/stream`, `/media`, `/images`.
+    Media,
+    /// JSON under `/api` (but tus) and the machine endpoints `/healthz`, `/readyz`, `/metrics`.
+    Api,
+    /// tus resumable uploads under `/api/uploads`.
+    Tus,
+    /// Versioned stylesheets and other assets under `/static`.
+    Static,
+}
+
+impl RouteClass {
+    /// The class of a request path.
+    pub(crate) fn of(path: &str) -> Self {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match first {
+            "stream" | "media" | "images" => Self::Media,
+            "api" if path == "/api/uploads" || path.starts_with("/api/uploads/") => Self::Tus,
+            "api" | "healthz" | "readyz" | "metrics" => Self::Api,
+            "static" => Self::Static,
+            _ => Self::Page,
+        }
+    }
+}
+
+/// The pages run no script and load only their own stylesheet, images and media; forms post
+/// back to this origin; no other site may frame them (clickjacking).
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; \
+    form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The watch page leaks no video id to other sites through `Referer`.
+const REFERRER_POLICY: &str = "same-origin";
+/// Features the pages never use, switched off for them and anything they might embed.
+const PERMISSIONS_POLICY: &str =
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()";
+/// Two years, the preload list's minimum; no `includeSubDomains`: other hosts of the domain
+/// may not speak HTTPS.
+const HSTS: &str = "max-age=63072000";
+
+const PERMISSIONS_POLICY_HEADER: HeaderName = HeaderName::from_static("permissions-policy");
+const COOP: HeaderName = HeaderName::from_static("cross-origin-opener-policy");
+
+/// Middleware that adds the headers of the request's [`RouteClass`]; a header a handler set
+/// itself is kept.
+pub(crate) async fn set(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let class = RouteClass::of(request.uri().path());
+    let secure =
+        request.extensions().get::<ConnectionInfo>().is_some_and(|c| c.transport != Transport::Plain);
+    // HSTS pins browsers to HTTPS for years: only with a certificate they trust without an
+    // exception, and only over TLS (RFC 6797 §7.2: ignored over plain HTTP anyway).
+    let hsts = secure && state.config.tls.hsts && state.config.tls.cert_path.is_some();
+    let mut response = next.run(request).await;
+    apply(response.headers_mut(), class, hsts);
+    response
+}
+
+fn apply(headers: &mut HeaderMap, class: RouteClass, hsts: bool) {
+    let mut add = |name: HeaderName, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    // Every class: a JSON error, a video or a stylesheet is never run as something else.
+    add(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if class == RouteClass::Page {
+        add(header::CONTENT_SECURITY_POLICY, PAGE_CSP);
+        add(header::X_FRAME_OPTIONS, "DENY");
+        add(header::REFERRER_POLICY, REFERRER_POLICY);
+        add(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY);
+        add(COOP, "same-origin");
+    }
+    if hsts {
+        add(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RouteClass::{self, *};
+
+    #[test]
+    fn paths_fall_into_their_class() {
+        for (path, class) in [
+            ("/", Page),
+            ("/watch/abc", Page),
+            ("/upload", Page),
+            ("/no/such/page", Page),
+            ("/stream/abc.mp4", Media),
+            ("/media/sample.webm", Media),
+            ("/images/abc", Media),
+            ("/api/videos", Api),
+            ("/api/uploadsx", Api),
+            ("/metrics", Api),
+            ("/api/uploads", Tus),
+            ("/api/uploads/abc", Tus),
+            ("/static/kino.css", Static),
+        ] {
+            assert_eq!(RouteClass::of(path), class, "{path}");
+        }
+    }
+}
