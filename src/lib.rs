@@ -24,7 +24,7 @@
 //! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
 //!   memory budget, and the image service (uploads, variants, renditions).
-//! - `middleware`: access log, panic catcher, `Alt-Svc`.
+//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.
 //! - `page`: the template layer: every page's layout, the error page.

@@ -234,6 +234,8 @@ async fn metric(app: &TestApp, name: &str) -> u64 {
 /// and seeks; returns the player's report.
 async fn play_from_library(browser: &mut Browser, url: &str, title: &str) -> Value {
     browser.open(url).await;
+    browser.wait_for(LOADED).await;
+    assert_eq!(browser.eval(STYLED_WITH_IMAGES).await, true, "the page's CSP blocks nothing it loads");
     browser.screenshot("library.png").await;
     let click = format!(
         "[...document.querySelectorAll('a.video')].find(a => a.textContent.includes('{title}')).click()"
@@ -244,6 +246,14 @@ async fn play_from_library(browser: &mut Browser, url: &str, title: &str) -> Val
     browser.screenshot("watch.png").await;
     report
 }
+
+/// The page and its images have finished loading.
+const LOADED: &str = "document.readyState === 'complete' && [...document.images].every(i => i.complete)";
+/// The stylesheet applied and every image decoded: what a too-strict `Content-Security-Policy`
+/// would block first (a blocked sheet's rules throw, so the reason comes back as text).
+const STYLED_WITH_IMAGES: &str = "(() => { try { return document.styleSheets.length === 1 \
+    && document.styleSheets[0].cssRules.length > 0 && document.images.length > 0 \
+    && [...document.images].every(i => i.naturalWidth > 0); } catch (e) { return String(e); } })()";
 
 fn assert_played(report: &Value) {
     assert!(report["ready"].as_i64().unwrap() >= 3, "{report}");

@@ -55,9 +55,11 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_tests(dir);
     config.media_dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("media")];
     adjust(&mut config);
+    // A configured certificate (`tls.cert_path`) is trusted through the CA left in `cert_dir`.
+    let cert_dir_ca = config.tls.cert_dir.join("ca.pem");
     let server = Application::build(config).await.expect("server builds");
     let (stop, stopped) = oneshot::channel::<()>();
-    let ca_path = server.certificates().ca_path.clone().expect("generated certificates");
+    let ca_path = server.certificates().ca_path.clone().unwrap_or(cert_dir_ca);
     let mut app = TestApp {
         http: server.http_addr(),
         https: server.https_addr(),

@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod common;
 mod errors;
+mod headers;
 mod images;
 mod licences;
 mod lifecycle;
