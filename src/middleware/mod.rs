@@ -4,4 +4,5 @@ pub(crate) mod access_log;
 pub(crate) mod alt_svc;
 pub(crate) mod compression;
 pub(crate) mod panic;
+pub(crate) mod rate_limit;
 pub(crate) mod request_id;
