@@ -531,3 +531,35 @@ where
     }
     root.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> anyhow::Result<Config> {
+        let figment = Figment::from(Serialized::defaults(Config::defaults(Environment::Test)))
+            .merge(Toml::string(toml))
+            .merge(Serialized::default("secret", "test-secret-test-secret-test-secret"));
+        Config::from_figment(&figment)?.validated()
+    }
+
+    #[test]
+    fn the_example_file_parses_with_its_rate_limits() {
+        let config = parse(include_str!("../config.example.toml")).unwrap();
+        assert!(config.rate_limit.enabled && config.trust_proxies.is_empty());
+        assert_eq!(config.rate_limit.stream, Budget { rate: 200, per: Duration::from_secs(1), burst: 400 });
+        assert_eq!(config.limits.max_connections_per_ip, 256);
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses_and_nothing_else() {
+        let config = parse(r#"trust_proxies = "10.0.0.0/8, 127.0.0.1""#).unwrap();
+        let nets: Vec<String> = config.trust_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32"]);
+        let error = parse(r#"trust_proxies = ["proxy.local"]"#).unwrap_err().to_string();
+        assert!(error.contains("\"proxy.local\" is not a CIDR"), "{error}");
+        let error =
+            parse("[rate_limit]\npage = { rate = 5, per = \"1s\", burst = 0 }").unwrap_err().to_string();
+        assert!(error.contains("rate_limit.page needs burst"), "{error}");
+    }
+}
