@@ -254,8 +254,8 @@ pub struct Limits {
     pub quic_receive_window: u32,
     /// Open connections across all listeners; further clients wait in the accept queue.
     pub max_connections: u32,
-    /// Open connections from one address (IPv6: one /64) on each protocol's listeners; a trusted
-    /// proxy is exempt. 0 is off.
+    /// Open connections from one address (IPv6: one /64) across every listener (TCP and QUIC
+    /// together); a trusted proxy is exempt. 0 is off.
     pub max_connections_per_ip: u32,
     /// Half-open QUIC handshakes beyond which new clients must prove their address with a Retry.
     pub quic_retry_threshold: u32,
