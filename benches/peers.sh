@@ -41,6 +41,8 @@ CERT="$WORK/certs/cert.pem"; KEY="$WORK/certs/key.pem"; CA="$WORK/certs/ca.pem"
 on_server() { exec taskset -c 0 "$@"; }  # exec: the background pid is the server itself
 on_client() { taskset -c 1 "$@"; }
 
+# The load generator is one address; nginx and Caddy run without rate limits, so kino does too.
+KINO_RATE_LIMIT_ENABLED=false KINO_LIMITS_MAX_CONNECTIONS_PER_IP=0 \
 KINO_LOG_FILTER=warn TOKIO_WORKER_THREADS=1 KINO_DATA_DIR="$WORK/data" KINO_SECRET=benchmark-secret-benchmark-secret-0 \
   on_server "$KINO" serve --http-addr 127.0.0.1:18080 --https-addr 127.0.0.1:18443 \
   --media-dir "$WORK/media" --cert-dir "$WORK/certs" >"$WORK/kino.log" 2>&1 &

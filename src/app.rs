@@ -133,7 +133,7 @@ pub(crate) fn router(state: AppState) -> Router {
 
     // Outermost first: the request id exists before anything logs, the access log sees the
     // final response (rendered errors, caught panics) and counts the bytes that go out after
-    // compression, and the body timeout wraps the handlers.
+    // compression, a 429 costs no handler work, and the body timeout wraps the handlers.
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(middleware::request_id::ProcessCounter))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -144,6 +144,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(middleware::cors::Policy::new(&state.config.cors), middleware::cors::allow))
         .layer(from_fn(error::render))
         .layer(from_fn(middleware::panic::catch))
+        .layer(from_fn_with_state(
+            middleware::rate_limit::RateLimits::new(&state.config),
+            middleware::rate_limit::limit,
+        ))
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))
         .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_idle_timeout))
         .map_request(|request: Request<TimeoutBody<Body>>| request.map(Body::new));

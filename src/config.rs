@@ -24,7 +24,7 @@ pub(crate) use interpolate::interpolate;
 pub use listen::ListenAddr;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors"];
+const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors", "rate_limit"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -82,6 +82,12 @@ pub struct Config {
     /// Which other sites' pages may call the API and tus uploads from a browser.
     #[serde(default)]
     pub cors: CorsConfig,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` / `Forwarded` name the client.
+    #[serde(default, deserialize_with = "cidr_list")]
+    pub trust_proxies: Vec<ipnet::IpNet>,
+    /// Request budgets per client address.
+    #[serde(default)]
+    pub rate_limit: RateLimits,
 }
 
 /// Cross-origin access to `/api` (tus included); media answers any origin whatever this says.
@@ -101,6 +107,50 @@ impl Default for CorsConfig {
     fn default() -> Self {
         // Chromium caps the preflight cache at 2 hours; longer gains nothing there.
         Self { origins: Vec::new(), credentials: false, max_age: Duration::from_secs(2 * 3600) }
+    }
+}
+
+/// Token-bucket budgets per client address (IPv4, or IPv6 /64), one per class of request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// Whether any budget applies.
+    pub enabled: bool,
+    /// Pages and API calls.
+    pub page: Budget,
+    /// Media bytes (`/stream`, `/media`, `/images`, `/static`): a player asks for many ranges.
+    pub stream: Budget,
+    /// Sign-in attempts (`/api/auth/*`), strict against password guessing.
+    pub auth: Budget,
+    /// New uploads (`POST` of a video, an image, a tus upload); tus chunks count as API calls.
+    pub upload: Budget,
+}
+
+/// One token bucket: `rate` requests per `per` sustained, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Requests refilled per `per`; 0 turns this budget off.
+    pub rate: u32,
+    /// The period `rate` is counted over.
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+    /// Requests allowed at once from a full bucket.
+    pub burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        let second = Duration::from_secs(1);
+        let minute = Duration::from_secs(60);
+        Self {
+            enabled: true,
+            // A page pulls a handful of API calls; a person never clicks 50 times a second.
+            page: Budget { rate: 50, per: second, burst: 100 },
+            // Seeking fires dozens of ranges; 200/s serves several players behind one address.
+            stream: Budget { rate: 200, per: second, burst: 400 },
+            // 10 guesses a minute: 14,400 a day, hopeless against any real password.
+            auth: Budget { rate: 10, per: minute, burst: 10 },
+            upload: Budget { rate: 10, per: minute, burst: 10 },
+        }
     }
 }
 
@@ -231,6 +281,9 @@ pub struct Limits {
     pub quic_receive_window: u32,
     /// Open connections across all listeners; further clients wait in the accept queue.
     pub max_connections: u32,
+    /// Open connections from one address (IPv6: one /64) across every listener (TCP and QUIC
+    /// together); a trusted proxy is exempt. 0 is off.
+    pub max_connections_per_ip: u32,
     /// Half-open QUIC handshakes beyond which new clients must prove their address with a Retry.
     pub quic_retry_threshold: u32,
     /// Largest video upload, bytes.
@@ -278,6 +331,8 @@ impl Config {
             views: ViewRules::default(),
             images: ImageConfig::default(),
             cors: CorsConfig::default(),
+            trust_proxies: Vec::new(),
+            rate_limit: RateLimits::default(),
         }
     }
 
@@ -289,6 +344,10 @@ impl Config {
         config.data_dir = dir.join("data");
         config.tls.cert_dir = dir.join("certs");
         config.secret = Some(SecretString::from("test-secret-test-secret-test-secret"));
+        // Every test client is 127.0.0.1, and most make requests as fast as they can; the
+        // tests of these limits turn them on.
+        config.rate_limit.enabled = false;
+        config.limits.max_connections_per_ip = 0;
         config
     }
 
@@ -354,6 +413,17 @@ impl Config {
                 "limits.tmp_max_age must be longer than limits.body_idle_timeout and limits.upload_rate_window"
             );
         }
+        let limits = &self.rate_limit;
+        for (name, budget) in [
+            ("page", limits.page),
+            ("stream", limits.stream),
+            ("auth", limits.auth),
+            ("upload", limits.upload),
+        ] {
+            if budget.rate > 0 && (budget.burst == 0 || budget.per.is_zero()) {
+                bail!("rate_limit.{name} needs burst ≥ 1 and per > 0s when its rate is not 0");
+            }
+        }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");
         }
@@ -407,6 +477,7 @@ impl Default for Limits {
             quic_stream_receive_window: 1024 * 1024,
             quic_receive_window: 8 * 1024 * 1024,
             max_connections: 10_000,
+            max_connections_per_ip: 256,
             quic_retry_threshold: 64,
             max_upload_bytes: 4 << 30,
             upload_expiry: Duration::from_secs(24 * 3600),
@@ -495,6 +566,19 @@ where
     Ok(items.into_iter().map(T::from).collect())
 }
 
+/// Accepts CIDRs or bare addresses (one host), as a list or as `"a,b"`.
+fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let items: Vec<String> = string_or_list(deserializer)?;
+    items
+        .iter()
+        .map(|item| {
+            item.parse().or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
+                serde::de::Error::custom(format!("trust_proxies: {item:?} is not a CIDR or an address"))
+            })
+        })
+        .collect()
+}
+
 /// Builds the command-line override layer from `(dotted key, value)` pairs that were given.
 pub fn overrides<I, V>(pairs: I) -> Dict
 where
@@ -517,4 +601,36 @@ where
         }
     }
     root.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> anyhow::Result<Config> {
+        let figment = Figment::from(Serialized::defaults(Config::defaults(Environment::Test)))
+            .merge(Toml::string(toml))
+            .merge(Serialized::default("secret", "test-secret-test-secret-test-secret"));
+        Config::from_figment(&figment)?.validated()
+    }
+
+    #[test]
+    fn the_example_file_parses_with_its_rate_limits() {
+        let config = parse(include_str!("../config.example.toml")).unwrap();
+        assert!(config.rate_limit.enabled && config.trust_proxies.is_empty());
+        assert_eq!(config.rate_limit.stream, Budget { rate: 200, per: Duration::from_secs(1), burst: 400 });
+        assert_eq!(config.limits.max_connections_per_ip, 256);
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses_and_nothing_else() {
+        let config = parse(r#"trust_proxies = "10.0.0.0/8, 127.0.0.1""#).unwrap();
+        let nets: Vec<String> = config.trust_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32"]);
+        let error = parse(r#"trust_proxies = ["proxy.local"]"#).unwrap_err().to_string();
+        assert!(error.contains("\"proxy.local\" is not a CIDR"), "{error}");
+        let error =
+            parse("[rate_limit]\npage = { rate = 5, per = \"1s\", burst = 0 }").unwrap_err().to_string();
+        assert!(error.contains("rate_limit.page needs burst"), "{error}");
+    }
 }

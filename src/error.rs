@@ -50,6 +50,9 @@ pub enum AppError {
     /// The body does not match its checksum (tus checksum extension: status 460).
     #[error("{0}")]
     ChecksumMismatch(String),
+    /// The client spent a rate-limit budget (429 with `Retry-After` and `RateLimit`).
+    #[error("too many {} requests from this address; try again in {} s", .0.policy, .0.retry_after_secs())]
+    TooManyRequests(Throttle),
     /// The server is shutting down or not ready.
     #[error("the server is not ready: {0}")]
     Unavailable(&'static str),
@@ -59,6 +62,31 @@ pub enum AppError {
     /// Anything else; the cause is logged, never sent.
     #[error("the server failed to answer; it has been logged")]
     Internal(#[from] anyhow::Error),
+}
+
+/// Which budget a refused request spent, and when it refills (draft-ietf-httpapi-ratelimit-headers).
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    /// The budget's name (`page`, `stream`, `auth`, `upload`).
+    pub policy: &'static str,
+    /// The requests a full bucket holds.
+    pub quota: u32,
+    /// How long an empty bucket takes to fill.
+    pub window: std::time::Duration,
+    /// How long until the next request is allowed.
+    pub retry_after: std::time::Duration,
+}
+
+impl Throttle {
+    /// `retry_after` in whole seconds, rounded up so a client that waits it is let in.
+    pub fn retry_after_secs(&self) -> u64 {
+        ceil_secs(self.retry_after)
+    }
+}
+
+/// A duration in whole seconds, rounded up, at least 1 (headers count in seconds).
+fn ceil_secs(duration: std::time::Duration) -> u64 {
+    duration.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// A database failure is the server's, never the client's: the cause is logged, a 500 sent.
@@ -83,6 +111,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Panic | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +132,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unprocessable(_) => "unprocessable",
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            Self::TooManyRequests(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Panic => "panic",
             Self::Internal(_) => "internal",
@@ -130,6 +160,22 @@ impl IntoResponse for AppError {
         if let Self::Unavailable(_) = self {
             // RFC 9110 §10.2.3: when to try again; a second suits shed load and a draining node.
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Self::TooManyRequests(throttle) = self {
+            // RFC 6585 §4, and the IETF draft's structured fields: the policy (quota per window)
+            // and what is left of it (nothing, refilled in `t` seconds).
+            let retry = throttle.retry_after_secs();
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry));
+            let policy =
+                format!("\"{}\";q={};w={}", throttle.policy, throttle.quota, ceil_secs(throttle.window));
+            let state = format!("\"{}\";r=0;t={retry}", throttle.policy);
+            for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
+                headers.insert(
+                    name,
+                    HeaderValue::from_str(&value).expect("a name and digits are a valid header"),
+                );
+            }
         }
         if let Self::RangeNotSatisfiable(len) = self {
             // RFC 9110 §15.5.17: a 416 says how long the representation is.
@@ -221,6 +267,8 @@ fn wants_json(request: &Request) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -238,6 +286,16 @@ mod tests {
             (AppError::Unprocessable("title: empty".into()), 422, "unprocessable"),
             (AppError::RangeNotSatisfiable(10), 416, "range_not_satisfiable"),
             (AppError::Unavailable("shutting down"), 503, "unavailable"),
+            (
+                AppError::TooManyRequests(Throttle {
+                    policy: "page",
+                    quota: 1,
+                    window: Duration::from_secs(1),
+                    retry_after: Duration::from_millis(10),
+                }),
+                429,
+                "rate_limited",
+            ),
             (AppError::Panic, 500, "panic"),
             (AppError::Internal(anyhow::anyhow!("disk on fire")), 500, "internal"),
         ];

@@ -11,6 +11,7 @@
 //! - [`tls`]: rustls configurations for TCP and QUIC.
 //! - [`startup`]: puts certificates, listeners and the application together; orders shutdown.
 //! - `server`: the transport: listeners, TCP and QUIC, the h3 bridge, graceful shutdown.
+//! - `client_ip`: the client's address: the peer's, or what a trusted proxy forwarded.
 //! - `peer`: what the transport tells the application about a request's connection.
 //! - `app`: composition: the services, the router with the one middleware stack, and the
 //!   background tasks.
@@ -24,7 +25,7 @@
 //! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
 //!   memory budget, and the image service (uploads, variants, renditions).
-//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS.
+//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.
 //! - `page`: the template layer: every page's layout, the error page.
@@ -40,6 +41,7 @@ mod assets;
 pub mod bench;
 pub mod cert;
 pub mod cli;
+mod client_ip;
 pub mod config;
 mod db;
 pub mod error;

@@ -5,5 +5,6 @@ pub(crate) mod alt_svc;
 pub(crate) mod compression;
 pub(crate) mod cors;
 pub(crate) mod panic;
+pub(crate) mod rate_limit;
 pub(crate) mod request_id;
 pub(crate) mod security_headers;

@@ -14,11 +14,12 @@
 //! `bind.rs` binds every address of a listener on one port; `tcp.rs` picks HTTP/1.1 or HTTP/2
 //! per connection and parks idle HTTP/1.1 connections (`park.rs`); `quic.rs` bridges h3 to the
 //! router; `connection.rs` tracks what is in flight; `stall.rs` aborts responses the client
-//! stops accepting (`limits.send_timeout`).
+//! stops accepting (`limits.send_timeout`); `per_ip.rs` caps the connections of one address.
 
 mod bind;
 mod connection;
 mod park;
+mod per_ip;
 mod quic;
 mod stall;
 mod tcp;
@@ -91,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) force: CancellationToken,
     pub(crate) tracker: TaskTracker,
     pub(crate) connections: Arc<Semaphore>,
+    /// Open connections per client address.
+    pub(crate) per_ip: Arc<per_ip::PerIp>,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -105,6 +108,7 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let shared = Shared {
         connections: Arc::new(Semaphore::new(config.limits.max_connections as usize)),
+        per_ip: per_ip::PerIp::new(config.limits.max_connections_per_ip, config.trust_proxies.clone()),
         config,
         router,
         shutdown,

@@ -76,6 +76,11 @@ pub(crate) async fn accept(endpoint: quinn::Endpoint, shared: Shared) {
             }
             continue;
         }
+        let Some(slot) = shared.per_ip.admit(incoming.remote_address().ip()) else {
+            tracing::debug!(remote = %incoming.remote_address(), "QUIC connection refused: too many open from this address");
+            incoming.refuse();
+            continue;
+        };
         let handshake = half_open.begin();
         let shared = shared.clone();
         shared.tracker.clone().spawn(async move {
@@ -88,7 +93,7 @@ pub(crate) async fn accept(endpoint: quinn::Endpoint, shared: Shared) {
                 Ok(Err(error)) => tracing::debug!(%remote, %error, "QUIC handshake failed"),
                 Err(_) => tracing::debug!(%remote, "QUIC handshake timed out"),
             }
-            drop(permit);
+            drop((slot, permit));
         });
     }
 }

@@ -55,6 +55,10 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shar
             },
             () = shared.shutdown.cancelled() => return,
         };
+        let Some(slot) = shared.per_ip.admit(remote.ip()) else {
+            tracing::debug!(%remote, "connection refused: too many open from this address");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let stream = SendTimeout::new(stream, shared.config.limits.send_timeout, shared.stats.clone());
         let (shared, tls, builders) = (shared.clone(), tls.clone(), builders.clone());
@@ -65,7 +69,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, shar
                 None => Box::pin(serve_plain(stream, remote, &builders, &shared)).await,
                 Some(tls) => Box::pin(serve_tls(stream, remote, tls, &builders, &shared)).await,
             }
-            drop(permit);
+            drop((slot, permit));
         });
     }
 }

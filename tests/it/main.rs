@@ -16,6 +16,7 @@ mod pages;
 mod parking;
 mod protocols;
 mod ranges;
+mod rate_limit;
 mod readme;
 mod reliability;
 mod snapshot;

@@ -76,6 +76,10 @@ impl Kino {
             .env("KINO_LOG_FILTER", "info")
             .env("KINO_SECRET", "a-test-secret-that-is-long-enough-000")
             .env("KINO_MEDIA_DIRS", &media)
+            // Every attacker here is 127.0.0.1, and each attack measures one transport limit; the
+            // per-address budgets and connection cap would stop them first (tests/it/rate_limit.rs).
+            .env("KINO_RATE_LIMIT_ENABLED", "false")
+            .env("KINO_LIMITS_MAX_CONNECTIONS_PER_IP", "0")
             .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
