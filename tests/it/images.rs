@@ -4,6 +4,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kino_test_support::zlib_zeros;
 use serde_json::Value;
 
 use crate::common::{TestApp, rss_bytes, spawn_app, spawn_app_with};
@@ -224,70 +225,6 @@ fn iccp_bomb(len: u64) -> (&'static [u8; 4], Vec<u8>) {
     let mut data = b"bomb\0\0".to_vec(); // keyword, NUL, compression method 0
     data.extend_from_slice(&zlib_zeros(len));
     (b"iCCP", data)
-}
-
-/// Writes deflate bits least-significant first (RFC 1951 §3.1.1).
-struct BitWriter {
-    out: Vec<u8>,
-    acc: u64,
-    bits: u32,
-}
-
-impl BitWriter {
-    fn put(&mut self, value: u64, count: u32) {
-        self.acc |= value << self.bits;
-        self.bits += count;
-        while self.bits >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.bits -= 8;
-        }
-    }
-
-    /// A Huffman code, which deflate packs most-significant bit first.
-    fn code(&mut self, code: u64, len: u32) {
-        self.put(code.reverse_bits() >> (64 - len), len);
-    }
-}
-
-/// A zlib stream of `len` zero bytes at deflate's best ratio (1 GiB in about 1 MB): one
-/// dynamic-Huffman block in which each 258-byte copy at distance 1 costs 2 bits.
-fn zlib_zeros(len: u64) -> Vec<u8> {
-    let mut bits = BitWriter { out: vec![0x78, 0x01], acc: 0, bits: 0 };
-    bits.put(1, 1); // BFINAL
-    bits.put(2, 2); // dynamic Huffman codes
-    bits.put(29, 5); // 286 literal/length codes
-    bits.put(1, 5); // 2 distance codes
-    bits.put(14, 4); // 18 code length codes
-    for symbol in [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1] {
-        bits.put(if matches!(symbol, 0 | 1 | 2 | 18) { 2 } else { 0 }, 3);
-    }
-    let zeros = |bits: &mut BitWriter, count: u64| {
-        bits.code(0b11, 2);
-        bits.put(count - 11, 7);
-    };
-    bits.code(0b10, 2); // literal 0: length 2
-    zeros(&mut bits, 138);
-    zeros(&mut bits, 117);
-    bits.code(0b10, 2); // end of block: length 2
-    zeros(&mut bits, 28);
-    bits.code(0b01, 2); // length 258: length 1
-    bits.code(0b01, 2); // two distance codes of length 1
-    bits.code(0b01, 2);
-    bits.code(0b10, 2); // the first byte, a literal 0
-    let mut left = len - 1;
-    while left >= 258 {
-        bits.code(0, 2); // length 258 (code 0), distance 1 (code 0)
-        left -= 258;
-    }
-    for _ in 0..left {
-        bits.code(0b10, 2);
-    }
-    bits.code(0b11, 2); // end of block
-    bits.put(0, 7);
-    let mut out = bits.out;
-    out.extend_from_slice(&((((len % 65_521) as u32) << 16) | 1).to_be_bytes());
-    out
 }
 
 async fn metric(app: &TestApp, name: &str) -> u64 {
