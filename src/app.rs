@@ -133,7 +133,8 @@ pub(crate) fn router(state: AppState) -> Router {
 
     // Outermost first: the request id exists before anything logs, the access log sees the
     // final response (rendered errors, caught panics) and counts the bytes that go out after
-    // compression, a 429 costs no handler work, and the body timeout wraps the handlers.
+    // compression, a 429 costs no handler work, an HTTP/2 answer waits for a small body's end
+    // (`small_body`), and the body timeout wraps the handlers.
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(middleware::request_id::ProcessCounter))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -149,6 +150,8 @@ pub(crate) fn router(state: AppState) -> Router {
             middleware::rate_limit::limit,
         ))
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))
+        // Outside the body timeout: it must see the transport's body (has END_STREAM come?).
+        .layer(from_fn_with_state(state.config.limits.body_idle_timeout, middleware::small_body::finish))
         .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_idle_timeout))
         .map_request(|request: Request<TimeoutBody<Body>>| request.map(Body::new));
 

@@ -8,3 +8,4 @@ pub(crate) mod panic;
 pub(crate) mod rate_limit;
 pub(crate) mod request_id;
 pub(crate) mod security_headers;
+pub(crate) mod small_body;
