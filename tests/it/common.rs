@@ -80,6 +80,24 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// A handle on a server that runs elsewhere (the reliability suite's binary): its clients
+    /// and paths only. Stopping that server is its owner's job, so [`TestApp::shutdown`] panics.
+    pub fn remote(http: SocketAddr, https: SocketAddr, ca_pem: Vec<u8>, dir: &Path) -> Self {
+        kino::tls::install_crypto_provider();
+        Self {
+            http,
+            https,
+            https_all: vec![https],
+            http_all: vec![http],
+            ca_pem,
+            spki_sha256: String::new(),
+            dir: dir.to_owned(),
+            _tempdir: None,
+            stop: None,
+            task: None,
+        }
+    }
+
     /// The server's certificate dir.
     pub fn cert_dir(&self) -> std::path::PathBuf {
         self.dir.join("certs")

@@ -41,6 +41,7 @@ fn every_repository_path_the_readme_names_exists() {
         "tests/",
         "benches/",
         "crates/",
+        "dev/",
         "docs/",
         "media/",
         "static/",
@@ -68,8 +69,11 @@ fn every_repository_path_the_readme_names_exists() {
 fn scripts_the_readme_runs_are_executable() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = readme();
-    let scripts: Vec<&str> =
-        code_spans(&text).into_iter().filter(|s| s.starts_with("benches/") && s.ends_with(".sh")).collect();
+    let scripts: Vec<&str> = code_spans(&text)
+        .into_iter()
+        .filter(|s| s.starts_with("benches/") || s.starts_with("dev/"))
+        .filter_map(|s| s.split_whitespace().next().filter(|w| w.ends_with(".sh")))
+        .collect();
     assert!(!scripts.is_empty(), "the README runs benches/peers.sh");
     for script in scripts {
         let mode = std::fs::metadata(root.join(script)).unwrap().permissions().mode();

@@ -2,13 +2,15 @@
 //! what the attacker gets (a status, a time) and what it costs the server (its resident memory,
 //! read from `/proc/<pid>/status`).
 //!
-//! Behaviour already covered in-process elsewhere (range rules, traversal, image and form bombs,
-//! view gaming) is not repeated here; this is the place for the floods and the numbers.
+//! Behaviour already covered in-process elsewhere (range rules, traversal, form bombs) is not
+//! repeated here; this is the place for the floods, the bombs, the gaming and their numbers.
 
 mod h1;
 mod h2;
+mod images;
 mod quic;
 mod uploads;
+mod views;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -110,6 +112,11 @@ impl Kino {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The test clients of every protocol, pointed at this binary.
+    pub fn clients(&self) -> crate::common::TestApp {
+        crate::common::TestApp::remote(self.http, self.https, self.ca_pem(), &self.dir)
     }
 
     /// The generated CA certificate, PEM.
