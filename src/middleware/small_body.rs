@@ -12,11 +12,13 @@
 //! Here rather than in the transport because only the stack knows when the handler is done with
 //! the body; outside the body timeout because only the transport's own body still tells whether
 //! END_STREAM has come. Nothing is buffered: the handler reads the body as it always did
-//! (uploads stream), and only what it leaves unread is read and dropped here, at most
-//! [`MAX_UNREAD`] bytes within one `limits.body_idle_timeout` in all, so a client cannot hold a
-//! stream open by trickling. A body declared longer is an upload, answered early as before, and
-//! so is one whose client waits for `100 Continue`. HTTP/1.1 needs none of this: its
-//! `content-length` is the framing itself (the bytes after it are the next request).
+//! (uploads stream), and only a body it never touched is read and dropped here, at most
+//! [`MAX_UNREAD`] bytes within one `limits.body_idle_timeout` in all, so trickling holds a stream
+//! no longer than that. A handler that started reading and then answered has judged the body
+//! (an upload cut off as too slow, a form refused midway): its answer goes at once, as before.
+//! So does the answer to a body declared longer (an upload) or one whose client waits for
+//! `100 Continue`. HTTP/1.1 needs none of this: its `content-length` is the framing itself (the
+//! bytes after it are the next request).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,13 +46,15 @@ pub(crate) async fn finish(State(deadline): State<Duration>, request: Request, n
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let body = Arc::new(Mutex::new(body));
-    let response = next.run(Request::from_parts(parts, Body::new(Shared(body.clone())))).await;
+    let claim = Arc::new(Mutex::new(Claim { body, touched: false }));
+    let response = next.run(Request::from_parts(parts, Body::new(Shared(claim.clone())))).await;
     // Still shared: the handler streams the body into its answer, so the body is its to end.
-    if let Ok(rest) = Arc::try_unwrap(body) {
-        let rest = rest.into_inner().unwrap_or_else(PoisonError::into_inner);
-        // A stall, or an error (h2 has then reset the stream itself), lets the answer go.
-        let _ = tokio::time::timeout(deadline, discard(rest)).await;
+    if let Ok(claim) = Arc::try_unwrap(claim) {
+        let claim = claim.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if !claim.touched {
+            // A stall, or an error (h2 has then reset the stream itself), lets the answer go.
+            let _ = tokio::time::timeout(deadline, discard(claim.body)).await;
+        }
     }
     response
 }
@@ -76,12 +80,17 @@ async fn discard(mut body: Body) {
     }
 }
 
-/// The request body as the handler sees it, while the middleware keeps a claim on what the
-/// handler leaves unread.
-struct Shared(Arc<Mutex<Body>>);
+/// The request body, and whether the handler has read from it.
+struct Claim {
+    body: Body,
+    touched: bool,
+}
+
+/// The request body as the handler sees it, while the middleware keeps a claim on it.
+struct Shared(Arc<Mutex<Claim>>);
 
 impl Shared {
-    fn body(&self) -> std::sync::MutexGuard<'_, Body> {
+    fn claim(&self) -> std::sync::MutexGuard<'_, Claim> {
         // Never contended: the middleware only takes the body once the handler has let go.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -95,14 +104,16 @@ impl http_body::Body for Shared {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut *self.body()).poll_frame(cx)
+        let mut claim = self.claim();
+        claim.touched = true;
+        Pin::new(&mut claim.body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body().is_end_stream()
+        self.claim().body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body().size_hint()
+        self.claim().body.size_hint()
     }
 }
