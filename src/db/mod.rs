@@ -9,6 +9,8 @@
 
 pub(crate) mod files;
 pub(crate) mod images;
+pub(crate) mod outbox;
+pub(crate) mod refresh_tokens;
 mod sqlite;
 pub(crate) mod tus;
 pub(crate) mod videos;
@@ -21,6 +23,8 @@ use futures_util::future::BoxFuture;
 
 use self::files::Files;
 use self::images::Images;
+use self::outbox::Outbox;
+use self::refresh_tokens::RefreshTokens;
 use self::tus::Uploads;
 use self::videos::Videos;
 use self::views::Views;
@@ -30,10 +34,19 @@ use self::views::Views;
 /// query itself).
 pub(crate) type Fut<'a, T> = BoxFuture<'a, sqlx::Result<T>>;
 
+/// A transaction several repositories write in, committed by the caller (an event and its mail
+/// in the outbox). SQLite's today; a PostgreSQL backend makes this an enum of the two.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
 /// A database backend: every table's repository, plus a liveness probe.
-pub(crate) trait Backend: Files + Videos + Views + Images + Uploads + Send + Sync {
+pub(crate) trait Backend:
+    Files + Videos + Views + Images + Uploads + RefreshTokens + Outbox + Send + Sync
+{
     /// Whether the database answers a trivial query, for readiness.
     fn ping(&self) -> BoxFuture<'_, bool>;
+
+    /// Starts a transaction for writes that must commit together.
+    fn begin(&self) -> Fut<'_, Tx>;
 }
 
 /// The handle on the database every handler and domain function takes; cheap to clone.
@@ -75,6 +88,21 @@ impl Db {
     /// The `tus_uploads` table.
     pub(crate) fn uploads(&self) -> &dyn Uploads {
         &*self.0
+    }
+
+    /// The `refresh_tokens` table.
+    pub(crate) fn refresh_tokens(&self) -> &dyn RefreshTokens {
+        &*self.0
+    }
+
+    /// The `outbox` table.
+    pub(crate) fn outbox(&self) -> &dyn Outbox {
+        &*self.0
+    }
+
+    /// Starts a transaction; writes in it happen together at `commit`, or not at all.
+    pub(crate) async fn begin(&self) -> sqlx::Result<Tx> {
+        self.0.begin().await
     }
 
     /// Whether the database answers, for readiness.
