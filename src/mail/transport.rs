@@ -82,3 +82,20 @@ fn plain_password(config: &Config, password: &SecretString) -> anyhow::Result<St
     let secret = config.secret.as_ref().context("the server secret is not set")?;
     SecretBox::new(secret).decrypt(value).map_err(|error| anyhow::anyhow!("mail.smtp_password: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encrypted_password_is_decrypted_and_one_of_another_secret_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_tests(dir.path());
+        let ours = SecretBox::new(config.secret.as_ref().unwrap()).encrypt("relay-pass");
+        assert_eq!(plain_password(&config, &SecretString::from(ours)).unwrap(), "relay-pass");
+        assert_eq!(plain_password(&config, &SecretString::from("plain-pass")).unwrap(), "plain-pass");
+        let theirs = SecretBox::new(&SecretString::from("another-secret-another-secret-xx")).encrypt("x");
+        let error = plain_password(&config, &SecretString::from(theirs)).unwrap_err().to_string();
+        assert!(error.contains("mail.smtp_password") && error.contains("does not decrypt"), "{error}");
+    }
+}

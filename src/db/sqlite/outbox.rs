@@ -82,3 +82,43 @@ impl Outbox for Sqlite {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Backend;
+
+    fn mail() -> NewMail {
+        NewMail {
+            kind: "verify_email".into(),
+            to_addr: "ada@example.org".into(),
+            subject: "Confirm".into(),
+            body_text: "Open the link.".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn mail_commits_with_its_transaction_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(dir.path()).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        db.enqueue_in(&mut tx, &mail()).await.unwrap();
+        drop(tx);
+        assert!(db.due(i64::MAX, 8, 10).await.unwrap().is_empty(), "a rolled-back event sends nothing");
+
+        let mut tx = db.begin().await.unwrap();
+        let id = db.enqueue_in(&mut tx, &mail()).await.unwrap();
+        tx.commit().await.unwrap();
+        let due = db.due(i64::MAX, 8, 10).await.unwrap();
+        assert_eq!((due.len(), due[0].id.as_str(), due[0].attempts), (1, id.as_str(), 0));
+
+        let later = (now_secs() + 3600) * 1000;
+        db.mark_failed(&id, "relay down", later).await.unwrap();
+        assert!(db.due(later - 1, 8, 10).await.unwrap().is_empty(), "not due before its retry");
+        assert_eq!(db.next_due(8).await.unwrap(), Some(later));
+        assert_eq!(db.due(later, 8, 10).await.unwrap()[0].attempts, 1);
+        assert!(db.due(later, 1, 10).await.unwrap().is_empty(), "out of attempts");
+        db.mark_sent(&id, now_secs()).await.unwrap();
+        assert_eq!(db.next_due(8).await.unwrap(), None);
+    }
+}

@@ -81,3 +81,37 @@ where
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(id: &str, hash: char) -> RefreshToken {
+        RefreshToken {
+            id: id.into(),
+            family_id: "family-1".into(),
+            user_id: "user-1".into(),
+            token_hash: hash.to_string().repeat(64),
+            created_at: 1,
+            expires_at: i64::MAX,
+            used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_rotates_once_and_revocation_covers_its_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(dir.path()).await.unwrap();
+        db.insert(&token("token-a1", 'a')).await.unwrap();
+        assert!(db.rotate("token-a1", &token("token-b1", 'b'), 10).await.unwrap());
+        // The second use of the same token changes nothing and stores no successor.
+        assert!(!db.rotate("token-a1", &token("token-c1", 'c'), 11).await.unwrap());
+        assert!(db.find_by_hash(&"c".repeat(64)).await.unwrap().is_none());
+        assert_eq!(db.find_by_hash(&"a".repeat(64)).await.unwrap().unwrap().used_at, Some(10));
+        assert_eq!(db.revoke_family("family-1", 12).await.unwrap(), 2);
+        assert_eq!(db.revoke_family("family-1", 13).await.unwrap(), 0);
+        assert!(!db.rotate("token-b1", &token("token-d1", 'd'), 14).await.unwrap(), "revoked");
+        assert_eq!(db.find_by_hash(&"b".repeat(64)).await.unwrap().unwrap().revoked_at, Some(12));
+    }
+}
