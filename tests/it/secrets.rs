@@ -1,5 +1,5 @@
-//! `kino secret encrypt` / `kino secret decrypt` against the real binary: stdin to stdout, the
-//! key derived from the server secret.
+//! `kino secret encrypt` / `kino secret decrypt` against the real binary (stdin to stdout, the
+//! key derived from the server secret), and the `[mail]` and `[auth]` settings from `KINO_*`.
 
 use std::io::Write;
 use std::path::Path;
@@ -79,4 +79,32 @@ fn without_a_configured_secret_the_data_dirs_generated_one_is_used_and_kept() {
     let shown = text(&config.stdout);
     assert!(shown.contains("smtp_password = \"[redacted]\""), "{shown}");
     assert!(!shown.contains(value.trim()));
+}
+
+#[test]
+fn mail_and_token_settings_come_from_kino_mail_and_kino_auth_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("KINO_MAIL_TRANSPORT", "smtp"),
+        ("KINO_MAIL_SMTP_HOST", "smtp.example.org"),
+        ("KINO_MAIL_SMTP_PORT", "2525"),
+        ("KINO_MAIL_SEND_TIMEOUT", "12s"),
+        ("KINO_AUTH_ACCESS_TTL", "5m"),
+    ];
+    let output = kino(dir.path(), &["config"], &env).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    for line in [
+        "transport = \"smtp\"",
+        "smtp_host = \"smtp.example.org\"",
+        "smtp_port = 2525",
+        "send_timeout = \"12s\"",
+        "access_ttl = \"5m\"",
+    ] {
+        assert!(shown.contains(line), "{line} missing in\n{shown}");
+    }
+    // SMTP without a host is refused, naming the variable to set.
+    let output = kino(dir.path(), &["config"], &[("KINO_MAIL_TRANSPORT", "smtp")]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("KINO_MAIL_SMTP_HOST"), "{}", text(&output.stderr));
 }
