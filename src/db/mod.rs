@@ -117,7 +117,15 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Seconds since the epoch, the unit of every `*_at` column.
+/// Milliseconds since the epoch, the unit of the `*_at` columns that tests need short
+/// (`tus_uploads.expires_at`, `outbox.next_attempt_at`).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Seconds since the epoch, the unit of every other `*_at` column.
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

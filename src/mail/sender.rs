@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{MailQueue, Transport};
 use crate::config::MailConfig;
-use crate::db::Db;
 use crate::db::outbox::QueuedMail;
+use crate::db::{Db, now_ms};
 
 /// How often the outbox is looked at when nobody wakes the sender.
 const POLL: Duration = Duration::from_secs(5);
@@ -147,12 +147,6 @@ fn clip(mut text: String) -> String {
         text.truncate(at);
     }
     text
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -117,6 +117,19 @@ async fn logout_revokes_the_family_and_bad_bodies_say_what_is_wrong() {
 }
 
 #[tokio::test]
+async fn an_expired_refresh_token_renews_nothing() {
+    let app = spawn_app().await;
+    let pair = pair(&app, Protocol::Http3, "user-10").await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir().join("kino.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE refresh_tokens SET expires_at = 0").execute(&db).await.unwrap();
+    let (status, answer) = refresh(&app, Protocol::Http3, &pair["refresh_token"]).await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["error"]["message"], "the refresh token has expired; sign in again");
+}
+
+#[tokio::test]
 async fn refresh_tokens_are_stored_only_as_their_sha256() {
     let app = spawn_app().await;
     let pair = pair(&app, Protocol::Http2, "user-9").await;

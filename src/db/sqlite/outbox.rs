@@ -2,14 +2,14 @@
 
 use super::Sqlite;
 use crate::db::outbox::{NewMail, Outbox, QueuedMail};
-use crate::db::{Fut, Tx, now_secs};
+use crate::db::{Fut, Tx, now_ms, now_secs};
 
 impl Outbox for Sqlite {
     fn enqueue_in<'a>(&'a self, tx: &'a mut Tx, mail: &'a NewMail) -> Fut<'a, String> {
         Box::pin(async move {
             let id = crate::id::random_id::<12>();
             let now = now_secs();
-            let due = now * 1000;
+            let due = now_ms();
             sqlx::query!(
                 "INSERT INTO outbox (id, kind, to_addr, subject, body_text, created_at, next_attempt_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
