@@ -81,8 +81,9 @@ impl Sender {
                 break;
             }
             for mail in &due {
+                // A try that cannot be recorded would be due again at once: back off instead.
                 tokio::select! {
-                    () = self.deliver(mail) => {}
+                    recorded = self.deliver(mail) => recorded.context("recording a delivery in the outbox")?,
                     () = stop.cancelled() => return Ok(POLL),
                 }
             }
@@ -92,12 +93,12 @@ impl Sender {
     }
 
     /// One try of one message, and its outcome recorded.
-    async fn deliver(&self, mail: &QueuedMail) {
+    async fn deliver(&self, mail: &QueuedMail) -> sqlx::Result<()> {
         let result = match compose(&self.from, mail) {
             Ok(message) => self.transport.send(&mail.id, message).await,
             Err(error) => Err(error),
         };
-        let recorded = match result {
+        match result {
             Ok(()) => {
                 tracing::info!(id = %mail.id, kind = %mail.kind, "mail sent");
                 self.db.outbox().mark_sent(&mail.id, crate::db::now_secs()).await
@@ -114,9 +115,6 @@ impl Sender {
                 let at = now_ms().saturating_add(i64::try_from(retry.as_millis()).unwrap_or(i64::MAX));
                 self.db.outbox().mark_failed(&mail.id, &error, at).await
             }
-        };
-        if let Err(error) = recorded {
-            tracing::warn!(id = %mail.id, error = %error, "recording a delivery in the outbox failed");
         }
     }
 }
