@@ -72,8 +72,14 @@ impl App {
         let tmp_sweeper =
             tokio::spawn(crate::ingest::sweep::run(tmp, state.config.limits.tmp_max_age, shutdown.clone()));
         let sweeper = tokio::spawn(sweep_uploads(state.tus.clone(), state.db.clone(), shutdown));
+        let transport = crate::mail::Transport::from_config(&state.config).context("configuring mail")?;
+        let sender =
+            crate::mail::Sender::new(state.db.clone(), transport, &state.config.mail, state.mail.clone())?;
+        let mail_stop = CancellationToken::new();
+        let mail = tokio::spawn(sender.run(mail_stop.clone()));
         let stats = state.stats.clone();
-        let background = Background { views, writer, writer_stop, sweepers: [sweeper, tmp_sweeper] };
+        let background =
+            Background { views, writer, writer_stop, sweepers: [sweeper, tmp_sweeper], mail, mail_stop };
         Ok(Self { router: router(state), stats, background })
     }
 }
@@ -86,6 +92,10 @@ pub(crate) struct Background {
     writer_stop: CancellationToken,
     /// Delete expired resumable uploads and orphaned upload files; end when shutdown begins.
     sweepers: [JoinHandle<()>; 2],
+    /// The mail sender; stopped after the transport has drained, so the last requests' mail
+    /// is queued (what it has not sent waits in the outbox for the next start).
+    mail: JoinHandle<()>,
+    mail_stop: CancellationToken,
 }
 
 impl Background {
@@ -93,7 +103,9 @@ impl Background {
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.views.flush();
         self.writer_stop.cancel();
+        self.mail_stop.cancel();
         self.writer.await.context("the view writer panicked")?;
+        self.mail.await.context("the mail sender panicked")?;
         for sweeper in self.sweepers {
             sweeper.abort();
         }
@@ -120,6 +132,7 @@ async fn sweep_uploads(tus: Arc<TusStore>, db: crate::db::Db, stop: Cancellation
 pub(crate) fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(routes::health::router())
+        .merge(routes::auth::router())
         .merge(routes::pages::router())
         .merge(routes::stream::router())
         .merge(routes::videos::router())
@@ -177,10 +190,12 @@ mod repository_tests {
     use super::*;
     use crate::db::files::{FileRow, Files};
     use crate::db::images::{ImageRow, Images};
+    use crate::db::outbox::{NewMail, Outbox, QueuedMail};
+    use crate::db::refresh_tokens::{RefreshToken, RefreshTokens};
     use crate::db::tus::{TusUpload, Uploads};
     use crate::db::videos::{Video, VideoRecord, Videos};
     use crate::db::views::{CountedView, SessionRecord, Views};
-    use crate::db::{Backend, Db, Fut};
+    use crate::db::{Backend, Db, Fut, Tx};
     use crate::media::container::TimeIndex;
 
     /// A second backend, written against the repository traits alone: a database that is down.
@@ -271,9 +286,45 @@ mod repository_tests {
         }
     }
 
+    impl RefreshTokens for Down {
+        fn insert<'a>(&'a self, _: &'a RefreshToken) -> Fut<'a, ()> {
+            down()
+        }
+        fn find_by_hash<'a>(&'a self, _: &'a str) -> Fut<'a, Option<RefreshToken>> {
+            down()
+        }
+        fn rotate<'a>(&'a self, _: &'a str, _: &'a RefreshToken, _: i64) -> Fut<'a, bool> {
+            down()
+        }
+        fn revoke_family<'a>(&'a self, _: &'a str, _: i64) -> Fut<'a, u64> {
+            down()
+        }
+    }
+
+    impl Outbox for Down {
+        fn enqueue_in<'a>(&'a self, _: &'a mut Tx, _: &'a NewMail) -> Fut<'a, String> {
+            down()
+        }
+        fn due(&self, _: i64, _: i64, _: u32) -> Fut<'_, Vec<QueuedMail>> {
+            down()
+        }
+        fn next_due(&self, _: i64) -> Fut<'_, Option<i64>> {
+            down()
+        }
+        fn mark_sent<'a>(&'a self, _: &'a str, _: i64) -> Fut<'a, ()> {
+            down()
+        }
+        fn mark_failed<'a>(&'a self, _: &'a str, _: &'a str, _: i64) -> Fut<'a, ()> {
+            down()
+        }
+    }
+
     impl Backend for Down {
         fn ping(&self) -> BoxFuture<'_, bool> {
             Box::pin(async { false })
+        }
+        fn begin(&self) -> Fut<'_, Tx> {
+            down()
         }
     }
 

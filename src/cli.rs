@@ -1,4 +1,5 @@
-//! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`.
+//! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`, `kino scan`,
+//! `kino secret`.
 
 use std::path::PathBuf;
 
@@ -37,6 +38,18 @@ pub enum Command {
     Config,
     /// Scan the media roots into the catalog and exit (the server also scans at start-up).
     Scan,
+    /// Encrypt or decrypt a value (stdin → stdout) with the key derived from the server secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `kino secret …`: values kept encrypted at rest, such as `mail.smtp_password`.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Read text on stdin and print it encrypted (`v1.…`), e.g. for mail.smtp_password.
+    Encrypt,
+    /// Read an encrypted value (`v1.…`) on stdin and print the text.
+    Decrypt,
 }
 
 /// Options that override the configuration file and environment.
@@ -129,7 +142,26 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.to_toml()?);
             Ok(())
         }
+        Command::Secret(command) => secret(config, &command),
     }
+}
+
+/// Encrypts or decrypts stdin to stdout. A trailing newline of the input is not part of the
+/// value (`echo pw | kino secret encrypt`), and the output ends with one.
+fn secret(mut config: Config, command: &SecretCommand) -> anyhow::Result<()> {
+    use std::io::Read;
+
+    use anyhow::Context;
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading stdin")?;
+    let input = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&input);
+    let secret = config.ensure_secret().context("preparing the server secret")?;
+    let sealed = crate::crypto::SecretBox::new(secret);
+    match command {
+        SecretCommand::Encrypt => println!("{}", sealed.encrypt(input)),
+        SecretCommand::Decrypt => println!("{}", sealed.decrypt(input)?),
+    }
+    Ok(())
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -16,15 +16,18 @@ use figment::{Figment, Provider};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod auth;
 mod interpolate;
 mod listen;
 mod secret;
 
+pub use auth::{AuthConfig, MailConfig, MailTransport};
 pub(crate) use interpolate::interpolate;
 pub use listen::ListenAddr;
+pub(crate) use secret::derive_key;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors", "rate_limit"];
+const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors", "rate_limit", "auth", "mail"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -88,6 +91,12 @@ pub struct Config {
     /// Request budgets per client address.
     #[serde(default)]
     pub rate_limit: RateLimits,
+    /// API tokens.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Outgoing mail.
+    #[serde(default)]
+    pub mail: MailConfig,
 }
 
 /// Cross-origin access to `/api` (tus included); media answers any origin whatever this says.
@@ -333,6 +342,8 @@ impl Config {
             cors: CorsConfig::default(),
             trust_proxies: Vec::new(),
             rate_limit: RateLimits::default(),
+            auth: AuthConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 
@@ -393,6 +404,8 @@ impl Config {
             bail!("tls.hsts needs tls.cert_path: HSTS with the generated certificate locks browsers out");
         }
         self.cors.check()?;
+        self.auth.check()?;
+        self.mail.check()?;
         let views = &self.views;
         if !(1..=32).contains(&views.checkpoints) || !(1..=views.checkpoints).contains(&views.min_checkpoints)
         {

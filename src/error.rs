@@ -23,6 +23,9 @@ pub enum AppError {
     /// The request is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// A token is missing or refused; the message says why (401 with `WWW-Authenticate`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// A precondition (`If-Match`, `If-Unmodified-Since`, `If-None-Match` on unsafe methods) failed.
     #[error("a precondition of the request does not hold for the current representation")]
     PreconditionFailed,
@@ -103,6 +106,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PreconditionFailed | Self::TusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,6 +127,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
             Self::RequestTimeout(_) => "request_timeout",
             Self::PreconditionFailed => "precondition_failed",
             Self::TusVersion(_) => "tus_version",
@@ -156,6 +161,13 @@ impl IntoResponse for AppError {
         let mut response = self.status().into_response();
         if let Self::TusVersion(version) = self {
             response.headers_mut().insert("tus-version", HeaderValue::from_static(version));
+        }
+        if let Self::Unauthorized(_) = self {
+            // RFC 6750 §3: the scheme a 401 wants, and that the token presented was refused.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kino\", error=\"invalid_token\""),
+            );
         }
         if let Self::Unavailable(_) = self {
             // RFC 9110 §10.2.3: when to try again; a second suits shed load and a draining node.
@@ -277,6 +289,7 @@ mod tests {
             (AppError::NotFound("/x".into()), 404, "not_found"),
             (AppError::MethodNotAllowed(Method::DELETE), 405, "method_not_allowed"),
             (AppError::BadRequest("bad".into()), 400, "bad_request"),
+            (AppError::Unauthorized("expired".into()), 401, "unauthorized"),
             (AppError::RequestTimeout("slow".into()), 408, "request_timeout"),
             (AppError::PreconditionFailed, 412, "precondition_failed"),
             (AppError::PayloadTooLarge("big".into()), 413, "payload_too_large"),

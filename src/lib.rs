@@ -4,7 +4,7 @@
 //! is this library, so tests start the real server on port 0 through [`Application`].
 //!
 //! # Layout
-//! - [`cli`]: command-line arguments and subcommands.
+//! - [`cli`]: command-line arguments and subcommands (`serve`, `cert`, `config`, `scan`, `secret`).
 //! - [`config`]: layered, typed configuration (defaults, `kino.toml`, `.env`, `KINO_*`, flags).
 //! - [`telemetry`]: logging and the panic hook.
 //! - [`cert`]: the self-signed CA and leaf certificate (rcgen), kept in `certs/`.
@@ -30,6 +30,9 @@
 //! - `metrics`: request statistics for `/metrics`.
 //! - `page`: the template layer: every page's layout, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
+//! - `auth`: API tokens: JWT access tokens, rotating refresh tokens, the `Bearer` extractor.
+//! - `crypto`: secrets at rest (AES-256-GCM under a key derived from the server secret).
+//! - `mail`: the outbox sender and its transports (SMTP, `.eml` files).
 //! - `fs`: atomic and private file writes.
 //! - `id`: random identifiers (upload names, ids, cookies, boundaries, secrets).
 //! - `bench` (feature `bench`): the internals the micro-benchmarks drive directly.
@@ -37,12 +40,14 @@
 
 mod app;
 mod assets;
+mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod cert;
 pub mod cli;
 mod client_ip;
 pub mod config;
+mod crypto;
 mod db;
 pub mod error;
 mod fs;
@@ -52,6 +57,7 @@ mod id;
 mod images;
 mod ingest;
 mod library;
+mod mail;
 mod media;
 mod metrics;
 mod middleware;

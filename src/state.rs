@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Tokens;
 use crate::config::Config;
 use crate::db::Db;
 use crate::images::ImageService;
 use crate::ingest::tus::TusStore;
 use crate::library::Library;
+use crate::mail::MailQueue;
 use crate::metrics::Stats;
 use crate::views::tracker::Tracker;
 
@@ -38,10 +41,16 @@ pub(crate) struct Services {
     pub(crate) images: Arc<ImageService>,
     /// Resumable uploads in progress.
     pub(crate) tus: Arc<TusStore>,
+    /// API tokens: issue, verify, rotate, revoke.
+    pub(crate) tokens: Arc<Tokens>,
+    /// Wakes the mail sender once a transaction that queued mail has committed.
+    pub(crate) mail: MailQueue,
 }
 
 impl AppState {
     /// Builds the state; `db` is the handle handlers reach (in production, the library's own).
+    /// The sender of `mail` runs apart (`app::Background`); a state without one queues mail
+    /// that the next start sends.
     pub(crate) fn new(
         config: Arc<Config>,
         db: Db,
@@ -57,7 +66,29 @@ impl AppState {
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );
         let stats = Arc::default();
-        Self(Arc::new(Services { config, alt_svc, shutdown, stats, db, library, views, images, tus }))
+        let tokens = Arc::new(
+            Tokens::new(&config, db.clone()).expect("the server secret is set before the state is built"),
+        );
+        let mail = MailQueue::default();
+        Self(Arc::new(Services {
+            config,
+            alt_svc,
+            shutdown,
+            stats,
+            db,
+            library,
+            views,
+            images,
+            tus,
+            tokens,
+            mail,
+        }))
+    }
+}
+
+impl FromRef<AppState> for Arc<Tokens> {
+    fn from_ref(state: &AppState) -> Self {
+        state.tokens.clone()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The server secret: redacted whenever it is shown, generated once per data dir outside production.
+//! The server secret: redacted whenever it is shown, generated once per data dir outside
+//! production, and the keys derived from it for each purpose.
 
 use std::path::Path;
 
@@ -43,6 +44,23 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
     }))
 }
 
+/// A 256-bit key for one purpose, derived from the server secret with HKDF-SHA256 (RFC 5869):
+/// each `label` gives an unrelated key, so the token key, the key of encrypted values and the
+/// view-cookie HMAC (which keys with the secret itself) never share a key.
+pub(crate) fn derive_key(secret: &SecretString, label: &str) -> [u8; 32] {
+    use ring::hkdf;
+    use secrecy::ExposeSecret;
+    // A fixed salt: the secret is already uniformly random (or checked to be long), and a
+    // random salt would have to be stored beside it and kept forever.
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"kino key derivation v1");
+    let prk = salt.extract(secret.expose_secret().as_bytes());
+    let info = [label.as_bytes()];
+    let okm = prk.expand(&info, hkdf::HKDF_SHA256).expect("32 bytes is within HKDF-SHA256's output limit");
+    let mut key = [0u8; 32];
+    okm.fill(&mut key).expect("the output is the length asked for");
+    key
+}
+
 /// Reads `<data_dir>/secret`, creating it (mode 0600, 32 random bytes) on first use.
 pub(crate) fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretString> {
     let path = data_dir.join(SECRET_FILE);
@@ -71,6 +89,16 @@ mod tests {
         let second = load_or_create(dir.path()).unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert!(first.expose_secret().len() >= 40);
+    }
+
+    #[test]
+    fn each_label_derives_its_own_stable_key() {
+        let secret = SecretString::from("test-secret-test-secret-test-secret");
+        let token = derive_key(&secret, "kino/jwt");
+        assert_eq!(token, derive_key(&secret, "kino/jwt"));
+        assert_ne!(token, derive_key(&secret, "kino/secrets"));
+        assert_ne!(token, derive_key(&SecretString::from("another-secret-another-secret"), "kino/jwt"));
+        assert_ne!(&token[..], &secret.expose_secret().as_bytes()[..32]);
     }
 
     #[test]

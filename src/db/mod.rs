@@ -9,6 +9,8 @@
 
 pub(crate) mod files;
 pub(crate) mod images;
+pub(crate) mod outbox;
+pub(crate) mod refresh_tokens;
 mod sqlite;
 pub(crate) mod tus;
 pub(crate) mod videos;
@@ -21,6 +23,8 @@ use futures_util::future::BoxFuture;
 
 use self::files::Files;
 use self::images::Images;
+use self::outbox::Outbox;
+use self::refresh_tokens::RefreshTokens;
 use self::tus::Uploads;
 use self::videos::Videos;
 use self::views::Views;
@@ -30,10 +34,19 @@ use self::views::Views;
 /// query itself).
 pub(crate) type Fut<'a, T> = BoxFuture<'a, sqlx::Result<T>>;
 
+/// A transaction several repositories write in, committed by the caller (an event and its mail
+/// in the outbox). SQLite's today; a PostgreSQL backend makes this an enum of the two.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
 /// A database backend: every table's repository, plus a liveness probe.
-pub(crate) trait Backend: Files + Videos + Views + Images + Uploads + Send + Sync {
+pub(crate) trait Backend:
+    Files + Videos + Views + Images + Uploads + RefreshTokens + Outbox + Send + Sync
+{
     /// Whether the database answers a trivial query, for readiness.
     fn ping(&self) -> BoxFuture<'_, bool>;
+
+    /// Starts a transaction for writes that must commit together.
+    fn begin(&self) -> Fut<'_, Tx>;
 }
 
 /// The handle on the database every handler and domain function takes; cheap to clone.
@@ -77,6 +90,21 @@ impl Db {
         &*self.0
     }
 
+    /// The `refresh_tokens` table.
+    pub(crate) fn refresh_tokens(&self) -> &dyn RefreshTokens {
+        &*self.0
+    }
+
+    /// The `outbox` table.
+    pub(crate) fn outbox(&self) -> &dyn Outbox {
+        &*self.0
+    }
+
+    /// Starts a transaction; writes in it happen together at `commit`, or not at all.
+    pub(crate) async fn begin(&self) -> sqlx::Result<Tx> {
+        self.0.begin().await
+    }
+
     /// Whether the database answers, for readiness.
     pub(crate) async fn ping(&self) -> bool {
         self.0.ping().await
@@ -89,7 +117,15 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Seconds since the epoch, the unit of every `*_at` column.
+/// Milliseconds since the epoch, the unit of the `*_at` columns that tests need short
+/// (`tus_uploads.expires_at`, `outbox.next_attempt_at`).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Seconds since the epoch, the unit of every other `*_at` column.
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -304,12 +304,8 @@ impl TusStore {
     }
 }
 
-/// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// Milliseconds since the epoch (the unit of `tus_uploads.expires_at`).
+pub(crate) use crate::db::now_ms;
 
 #[cfg(test)]
 mod tests {

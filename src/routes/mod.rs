@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area; each exports `router()` and the root merges them.
 
 pub(crate) mod assets;
+pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod pages;

@@ -2,6 +2,7 @@
 //! clients, and the real `kino` binary for the command line.
 
 mod architecture;
+mod auth;
 mod browser;
 mod catalog;
 mod cli;
@@ -12,6 +13,7 @@ mod images;
 mod licences;
 mod lifecycle;
 mod limits;
+mod mail;
 mod pages;
 mod parking;
 mod protocols;
@@ -19,6 +21,7 @@ mod ranges;
 mod rate_limit;
 mod readme;
 mod reliability;
+mod secrets;
 mod snapshot;
 mod tus;
 mod uploads;

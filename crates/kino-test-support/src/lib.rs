@@ -6,13 +6,16 @@
 //! - [`http3`]: a small HTTP/3 client on h3 + h3-quinn that trusts only the given CA.
 //! - [`noise`]: deterministic, incompressible filler bytes.
 //! - [`memory`]: resident memory of this process or another one, from procfs.
+//! - [`smtp`]: an SMTP sink that keeps the messages it is sent, and a silent black-hole listener.
 
 pub mod deflate;
 pub mod http3;
 pub mod memory;
 pub mod noise;
+pub mod smtp;
 
 pub use deflate::zlib_zeros;
 pub use http3::H3Client;
 pub use memory::{rss_bytes, rss_bytes_of};
 pub use noise::Noise;
+pub use smtp::{BlackHole, Received, SmtpSink};

@@ -3,6 +3,8 @@
 
 mod files;
 mod images;
+mod outbox;
+mod refresh_tokens;
 mod tus;
 mod videos;
 mod views;
@@ -17,7 +19,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::Backend;
+use super::{Backend, Fut, Tx};
 
 /// File name of the embedded database inside the data dir.
 const DB_FILE: &str = "kino.db";
@@ -54,6 +56,10 @@ impl Sqlite {
 impl Backend for Sqlite {
     fn ping(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move { sqlx::query!("SELECT 1 AS one").fetch_one(&self.pool).await.is_ok() })
+    }
+
+    fn begin(&self) -> Fut<'_, Tx> {
+        Box::pin(self.pool.begin())
     }
 }
 
