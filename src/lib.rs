@@ -27,7 +27,10 @@
 //!   memory budget, and the image service (uploads, variants, renditions).
 //! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits.
 //! - [`error`]: the HTTP error type and how errors are rendered.
-//! - `metrics`: request statistics for `/metrics`.
+//! - `metrics`: the metrics of `/metrics` (prometheus-client).
+//! - `stats`: request statistics over time: the per-minute aggregate, its flush to the database
+//!   (rolled up to hours, pruned), and what the stats pages read.
+//! - `chart`: server-rendered SVG line charts with their data tables.
 //! - `page`: the template layer: every page's layout, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `fs`: atomic and private file writes.
@@ -40,6 +43,7 @@ mod assets;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod cert;
+mod chart;
 pub mod cli;
 mod client_ip;
 pub mod config;
@@ -62,6 +66,7 @@ mod routes;
 mod server;
 pub mod startup;
 mod state;
+mod stats;
 pub mod telemetry;
 pub mod tls;
 mod views;

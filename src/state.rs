@@ -11,6 +11,7 @@ use crate::images::ImageService;
 use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::metrics::Stats;
+use crate::stats::Aggregate;
 use crate::views::tracker::Tracker;
 
 /// State every handler and middleware can reach: one reference count to clone, because every
@@ -26,8 +27,10 @@ pub(crate) struct Services {
     pub(crate) alt_svc: HeaderValue,
     /// Cancelled when graceful shutdown begins.
     pub(crate) shutdown: CancellationToken,
-    /// Request statistics.
+    /// The metrics `/metrics` shows.
     pub(crate) stats: Arc<Stats>,
+    /// The per-minute request statistics, flushed to the database in the background.
+    pub(crate) request_stats: Arc<Aggregate>,
     /// The database: every table's repository.
     pub(crate) db: Db,
     /// The media catalog and roots.
@@ -56,8 +59,22 @@ impl AppState {
         let tus = Arc::new(
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );
-        let stats = Arc::default();
-        Self(Arc::new(Services { config, alt_svc, shutdown, stats, db, library, views, images, tus }))
+        let mut stats = Stats::new();
+        stats.collect(Box::new(crate::images::Metrics::new(images.clone())));
+        let stats = Arc::new(stats);
+        let request_stats = Arc::default();
+        Self(Arc::new(Services {
+            config,
+            alt_svc,
+            shutdown,
+            stats,
+            request_stats,
+            db,
+            library,
+            views,
+            images,
+            tus,
+        }))
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub(crate) mod files;
 pub(crate) mod images;
+pub(crate) mod request_stats;
 mod sqlite;
 pub(crate) mod tus;
 pub(crate) mod videos;
@@ -21,6 +22,7 @@ use futures_util::future::BoxFuture;
 
 use self::files::Files;
 use self::images::Images;
+use self::request_stats::RequestStats;
 use self::tus::Uploads;
 use self::videos::Videos;
 use self::views::Views;
@@ -31,7 +33,9 @@ use self::views::Views;
 pub(crate) type Fut<'a, T> = BoxFuture<'a, sqlx::Result<T>>;
 
 /// A database backend: every table's repository, plus a liveness probe.
-pub(crate) trait Backend: Files + Videos + Views + Images + Uploads + Send + Sync {
+pub(crate) trait Backend:
+    Files + Videos + Views + Images + Uploads + RequestStats + Send + Sync
+{
     /// Whether the database answers a trivial query, for readiness.
     fn ping(&self) -> BoxFuture<'_, bool>;
 }
@@ -74,6 +78,11 @@ impl Db {
 
     /// The `tus_uploads` table.
     pub(crate) fn uploads(&self) -> &dyn Uploads {
+        &*self.0
+    }
+
+    /// The `request_stats_minute` and `request_stats_hour` tables.
+    pub(crate) fn request_stats(&self) -> &dyn RequestStats {
         &*self.0
     }
 

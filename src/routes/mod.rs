@@ -4,6 +4,7 @@ pub(crate) mod assets;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod pages;
+pub(crate) mod stats;
 pub(crate) mod stream;
 #[cfg(feature = "test-routes")]
 pub(crate) mod testing;

@@ -3,6 +3,7 @@
 
 mod files;
 mod images;
+mod request_stats;
 mod tus;
 mod videos;
 mod views;
