@@ -125,6 +125,10 @@ fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 {
         return 1.0;
     }
+    if v <= 1.0 {
+        // Counts below one step of 1 would give ticks of 0.25: a step of 1 reads better.
+        return 1.0;
+    }
     let magnitude = 10f64.powf(v.log10().floor());
     [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|&m| m >= v).unwrap_or(10.0 * magnitude)
 }
@@ -133,7 +137,8 @@ impl LineChart {
     /// The chart as a `<figure>`: the SVG, then its data in a table.
     pub(crate) fn render(&self) -> String {
         let max = self.series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0, f64::max);
-        let top_value = if self.unit == Unit::Percent { 100.0 } else { nice_ceiling(max) };
+        // Four equal steps of a nice size, so every tick label is a round number.
+        let top_value = if self.unit == Unit::Percent { 100.0 } else { 4.0 * nice_ceiling(max / 4.0) };
         let (x_min, x_max) = match (self.x.first(), self.x.last()) {
             (Some(first), Some(last)) if last.0 > first.0 => (first.0, last.0),
             _ => (0.0, 1.0),
@@ -223,6 +228,7 @@ mod tests {
         assert_eq!(Unit::Millis.format(2500.0), "2.5 s");
         assert_eq!(nice_ceiling(37.0), 50.0);
         assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(0.3), 1.0);
     }
 
     #[test]
@@ -244,8 +250,8 @@ mod tests {
         assert!(html.contains("Requests &#60;per minute&#62;"), "escaped: {html}");
         assert_eq!(html.matches("<polyline").count(), 2, "{html}");
         assert_eq!(html.matches("<circle").count(), 6, "{html}");
-        // The top of the y axis is 10 (nice), so 10 sits at the top of the plot and 0 at its bottom.
-        assert!(html.contains(r#"points="72.0,224.0 388.0,126.0 704.0,28.0""#), "{html}");
+        // The top of the y axis is 4 steps of 5 (nice): 10 sits half way up, 0 at the bottom.
+        assert!(html.contains(r#"points="72.0,224.0 388.0,175.0 704.0,126.0""#), "{html}");
         assert!(html.contains(r#"<th scope="row">12:01</th><td>5</td><td>1</td>"#), "{html}");
         assert!(!html.contains("style="), "no inline style: the CSP forbids it");
     }

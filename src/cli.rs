@@ -1,4 +1,5 @@
-//! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`.
+//! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`, `kino scan`,
+//! `kino doctor`.
 
 use std::path::PathBuf;
 
@@ -37,6 +38,9 @@ pub enum Command {
     Config,
     /// Scan the media roots into the catalog and exit (the server also scans at start-up).
     Scan,
+    /// Check ports, certificates, data dir, database, media roots, clock and system limits, and
+    /// print how to fix what is wrong; exits non-zero when a check fails.
+    Doctor,
 }
 
 /// Options that override the configuration file and environment.
@@ -125,6 +129,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Doctor => crate::doctor::run(&config),
         Command::Config => {
             print!("{}", config.to_toml()?);
             Ok(())

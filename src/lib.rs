@@ -9,6 +9,7 @@
 //! - [`telemetry`]: logging and the panic hook.
 //! - [`cert`]: the self-signed CA and leaf certificate (rcgen), kept in `certs/`.
 //! - [`tls`]: rustls configurations for TCP and QUIC.
+//! - `doctor`: `kino doctor`, the checks of the machine and configuration with their fixes.
 //! - [`startup`]: puts certificates, listeners and the application together; orders shutdown.
 //! - `server`: the transport: listeners, TCP and QUIC, the h3 bridge, graceful shutdown.
 //! - `client_ip`: the client's address: the peer's, or what a trusted proxy forwarded.
@@ -48,6 +49,7 @@ pub mod cli;
 mod client_ip;
 pub mod config;
 mod db;
+mod doctor;
 pub mod error;
 mod fs;
 #[cfg(any(test, feature = "fuzzing"))]

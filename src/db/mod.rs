@@ -92,6 +92,23 @@ impl Db {
     }
 }
 
+/// How a database stands against the migrations this binary carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Migrations {
+    /// Migrations not applied yet (the next start applies them).
+    pub(crate) pending: usize,
+    /// Migrations recorded as failed.
+    pub(crate) failed: usize,
+    /// Applied migrations this binary does not know: a newer kino migrated the database.
+    pub(crate) unknown: usize,
+}
+
+/// Reads the migration state of the database in `data_dir` without changing it; `None` when it
+/// does not exist yet.
+pub(crate) async fn migrations(data_dir: &Path) -> anyhow::Result<Option<Migrations>> {
+    sqlite::migrations(data_dir).await
+}
+
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Db")

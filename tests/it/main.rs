@@ -20,6 +20,7 @@ mod rate_limit;
 mod readme;
 mod reliability;
 mod snapshot;
+mod stats;
 mod tus;
 mod uploads;
 mod views;

@@ -52,6 +52,31 @@ impl Sqlite {
     }
 }
 
+/// How `<data_dir>/kino.db` stands against the migrations this binary carries, read without
+/// changing it (for `kino doctor`); `None` when there is no database yet.
+pub(super) async fn migrations(data_dir: &Path) -> anyhow::Result<Option<super::Migrations>> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str("sqlite:")?.filename(&path).read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening database {}", path.display()))?;
+    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+    let known: Vec<i64> = sqlx::migrate!("./migrations").iter().map(|m| m.version).collect();
+    Ok(Some(super::Migrations {
+        pending: known.iter().filter(|v| !applied.iter().any(|(a, _)| a == *v)).count(),
+        failed: applied.iter().filter(|(_, ok)| !ok).count(),
+        unknown: applied.iter().filter(|(a, _)| !known.contains(a)).count(),
+    }))
+}
+
 impl Backend for Sqlite {
     fn ping(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move { sqlx::query!("SELECT 1 AS one").fetch_one(&self.pool).await.is_ok() })
