@@ -24,6 +24,7 @@ use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::metrics::Stats;
 use crate::state::AppState;
+use crate::stats::flush::Flusher;
 use crate::views::tracker::{SINK_CAPACITY, Tracker};
 use crate::{error, middleware, routes, views};
 
@@ -38,9 +39,9 @@ pub(crate) struct App {
 }
 
 impl App {
-    /// Opens and scans the library, starts the view writer and the upload sweeper, and builds
-    /// the router. `quic_port` is advertised in `Alt-Svc`; `shutdown` is cancelled when
-    /// graceful shutdown begins (readiness fails from then on).
+    /// Opens and scans the library, starts the view writer, the request statistics writer and
+    /// the upload sweepers, and builds the router. `quic_port` is advertised in `Alt-Svc`;
+    /// `shutdown` is cancelled when graceful shutdown begins (readiness fails from then on).
     pub(crate) async fn build(
         config: Arc<Config>,
         quic_port: u16,
@@ -78,8 +79,24 @@ impl App {
         let mail_stop = CancellationToken::new();
         let mail = tokio::spawn(sender.run(mail_stop.clone()));
         let stats = state.stats.clone();
-        let background =
-            Background { views, writer, writer_stop, sweepers: [sweeper, tmp_sweeper], mail, mail_stop };
+        let flusher = Flusher {
+            db: state.db.clone(),
+            aggregate: state.request_stats.clone(),
+            config: state.config.stats.clone(),
+            clock: crate::stats::flush::system_clock(),
+        };
+        let stats_stop = CancellationToken::new();
+        let stats_flusher = tokio::spawn(flusher.run(stats_stop.clone()));
+        let background = Background {
+            views,
+            writer,
+            writer_stop,
+            stats_flusher,
+            stats_stop,
+            sweepers: [sweeper, tmp_sweeper],
+            mail,
+            mail_stop,
+        };
         Ok(Self { router: router(state), stats, background })
     }
 }
@@ -90,6 +107,9 @@ pub(crate) struct Background {
     /// The view writer, stopped last so it writes everything the connections counted.
     writer: JoinHandle<()>,
     writer_stop: CancellationToken,
+    /// Writes the request statistics; its last flush runs once the connections are drained.
+    stats_flusher: JoinHandle<()>,
+    stats_stop: CancellationToken,
     /// Delete expired resumable uploads and orphaned upload files; end when shutdown begins.
     sweepers: [JoinHandle<()>; 2],
     /// The mail sender; stopped after the transport has drained, so the last requests' mail
@@ -106,6 +126,8 @@ impl Background {
         self.mail_stop.cancel();
         self.writer.await.context("the view writer panicked")?;
         self.mail.await.context("the mail sender panicked")?;
+        self.stats_stop.cancel();
+        self.stats_flusher.await.context("the request statistics writer panicked")?;
         for sweeper in self.sweepers {
             sweeper.abort();
         }
@@ -140,7 +162,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::upload::router())
         .merge(routes::images::router())
         .merge(routes::tus::router())
-        .merge(routes::assets::router());
+        .merge(routes::assets::router())
+        .merge(routes::stats::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 
@@ -159,7 +182,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn(error::render))
         .layer(from_fn(middleware::panic::catch))
         .layer(from_fn_with_state(
-            middleware::rate_limit::RateLimits::new(&state.config),
+            middleware::rate_limit::RateLimits::new(&state.config, state.stats.clone()),
             middleware::rate_limit::limit,
         ))
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))
@@ -192,6 +215,7 @@ mod repository_tests {
     use crate::db::images::{ImageRow, Images};
     use crate::db::outbox::{NewMail, Outbox, QueuedMail};
     use crate::db::refresh_tokens::{RefreshToken, RefreshTokens};
+    use crate::db::request_stats::{Grain, RequestStats, StatsRow};
     use crate::db::tus::{TusUpload, Uploads};
     use crate::db::videos::{Video, VideoRecord, Videos};
     use crate::db::views::{CountedView, SessionRecord, Views};
@@ -255,6 +279,24 @@ mod repository_tests {
             down()
         }
         fn reach_counts<'a>(&'a self, _: &'a str, _: u32) -> Fut<'a, Vec<i64>> {
+            down()
+        }
+        fn over_time<'a>(&'a self, _: &'a str, _: i64, _: i64) -> Fut<'a, Vec<(i64, i64)>> {
+            down()
+        }
+    }
+
+    impl RequestStats for Down {
+        fn add_minutes<'a>(&'a self, _: &'a [StatsRow]) -> Fut<'a, ()> {
+            down()
+        }
+        fn roll_up(&self, _: i64, _: i64) -> Fut<'_, ()> {
+            down()
+        }
+        fn prune(&self, _: i64, _: i64) -> Fut<'_, u64> {
+            down()
+        }
+        fn series(&self, _: Grain, _: i64, _: i64, _: i64) -> Fut<'_, Vec<StatsRow>> {
             down()
         }
     }

@@ -163,29 +163,58 @@ fn create_ca(dir: &Path) -> anyhow::Result<(String, KeyPair)> {
 
 fn leaf_is_current(dir: &Path, wanted: &BTreeSet<String>) -> bool {
     let check = || -> anyhow::Result<bool> {
-        let pem = std::fs::read(dir.join(LEAF_CERT))?;
         std::fs::metadata(dir.join(LEAF_KEY))?;
-        let der = CertificateDer::from_pem_slice(&pem)?;
-        let (_, cert) = X509Certificate::from_der(&der)?;
-        let fresh = cert.validity().not_after.timestamp()
-            > (OffsetDateTime::now_utc() + RENEW_BEFORE).unix_timestamp();
-        let names: BTreeSet<String> = cert
-            .subject_alternative_name()?
-            .map(|ext| {
-                ext.value
-                    .general_names
-                    .iter()
-                    .filter_map(|name| match name {
-                        GeneralName::DNSName(dns) => Some(normalise(dns)),
-                        GeneralName::IPAddress(bytes) => ip_from_bytes(bytes).map(|ip| ip.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(fresh && &names == wanted)
+        let facts = facts(&dir.join(LEAF_CERT))?;
+        let fresh = facts.not_after > (OffsetDateTime::now_utc() + RENEW_BEFORE).unix_timestamp();
+        Ok(fresh && &facts.names == wanted)
     };
     check().unwrap_or(false)
+}
+
+/// What `kino doctor` and the renewal check read from a certificate file (its first PEM block).
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    /// Valid from, seconds since the epoch.
+    pub(crate) not_before: i64,
+    /// Valid until, seconds since the epoch.
+    pub(crate) not_after: i64,
+    /// Its DNS names and IP addresses (subject alternative names), normalised.
+    pub(crate) names: BTreeSet<String>,
+    /// The certificate itself (DER), to look for in a trust store.
+    pub(crate) der: Vec<u8>,
+}
+
+/// Reads the first certificate of a PEM file.
+pub(crate) fn facts(path: &Path) -> anyhow::Result<Facts> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let der = CertificateDer::from_pem_slice(&pem).with_context(|| format!("parsing {}", path.display()))?;
+    let (_, cert) = X509Certificate::from_der(&der)?;
+    let names = cert
+        .subject_alternative_name()?
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some(normalise(dns)),
+                    GeneralName::IPAddress(bytes) => ip_from_bytes(bytes).map(|ip| ip.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let validity = cert.validity();
+    Ok(Facts {
+        not_before: validity.not_before.timestamp(),
+        not_after: validity.not_after.timestamp(),
+        names,
+        der: der.to_vec(),
+    })
+}
+
+/// The generated CA, leaf and key paths under `dir`.
+pub(crate) fn generated_paths(dir: &Path) -> [PathBuf; 3] {
+    [dir.join(CA_CERT), dir.join(LEAF_CERT), dir.join(LEAF_KEY)]
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {

@@ -1,5 +1,5 @@
 //! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`, `kino scan`,
-//! `kino secret`.
+//! `kino secret`, `kino doctor`.
 
 use std::path::PathBuf;
 
@@ -41,6 +41,9 @@ pub enum Command {
     /// Encrypt or decrypt a value (stdin → stdout) with the key derived from the server secret.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Check ports, certificates, data dir, database, media roots, clock and system limits, and
+    /// print how to fix what is wrong; exits non-zero when a check fails.
+    Doctor,
 }
 
 /// `kino secret …`: values kept encrypted at rest, such as `mail.smtp_password`.
@@ -138,6 +141,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Doctor => crate::doctor::run(&config),
         Command::Config => {
             print!("{}", config.to_toml()?);
             Ok(())

@@ -27,7 +27,8 @@ pub use listen::ListenAddr;
 pub(crate) use secret::derive_key;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors", "rate_limit", "auth", "mail"];
+const SECTIONS: &[&str] =
+    &["tls", "log", "limits", "views", "images", "cors", "rate_limit", "auth", "mail", "stats"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -97,6 +98,39 @@ pub struct Config {
     /// Outgoing mail.
     #[serde(default)]
     pub mail: MailConfig,
+    /// Request statistics in the database and the stats pages.
+    #[serde(default)]
+    pub stats: StatsConfig,
+}
+
+/// Request statistics (README "Statistics"): how long they are kept, how often written, who sees them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatsConfig {
+    /// Whether `/stats` and `/videos/{id}/stats` answer everyone. There are no accounts yet;
+    /// when they land, these pages become admin-only (server) and owner-or-admin (per video),
+    /// and this switch only decides whether anonymous visitors may see them too.
+    pub public: bool,
+    /// How long hourly statistics are kept.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How long per-minute statistics are kept (at least 2 h: the hourly roll-up reads them).
+    #[serde(with = "humantime_serde")]
+    pub minute_retention: Duration,
+    /// How often the in-memory aggregate is written to the database.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            public: true,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            // Two days of minutes: yesterday at full resolution, ~100 rows a minute at most.
+            minute_retention: Duration::from_secs(48 * 3600),
+            flush_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Cross-origin access to `/api` (tus included); media answers any origin whatever this says.
@@ -344,6 +378,7 @@ impl Config {
             rate_limit: RateLimits::default(),
             auth: AuthConfig::default(),
             mail: MailConfig::default(),
+            stats: StatsConfig::default(),
         }
     }
 
@@ -436,6 +471,13 @@ impl Config {
             if budget.rate > 0 && (budget.burst == 0 || budget.per.is_zero()) {
                 bail!("rate_limit.{name} needs burst ≥ 1 and per > 0s when its rate is not 0");
             }
+        }
+        let stats = &self.stats;
+        if stats.flush_interval.is_zero() || stats.minute_retention < Duration::from_secs(2 * 3600) {
+            bail!("stats.flush_interval must be longer than 0s and stats.minute_retention at least 2h");
+        }
+        if stats.retention < stats.minute_retention {
+            bail!("stats.retention must be at least stats.minute_retention");
         }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");

@@ -9,6 +9,7 @@
 //! - [`telemetry`]: logging and the panic hook.
 //! - [`cert`]: the self-signed CA and leaf certificate (rcgen), kept in `certs/`.
 //! - [`tls`]: rustls configurations for TCP and QUIC.
+//! - `doctor`: `kino doctor`, the checks of the machine and configuration with their fixes.
 //! - [`startup`]: puts certificates, listeners and the application together; orders shutdown.
 //! - `server`: the transport: listeners, TCP and QUIC, the h3 bridge, graceful shutdown.
 //! - `client_ip`: the client's address: the peer's, or what a trusted proxy forwarded.
@@ -27,7 +28,10 @@
 //!   memory budget, and the image service (uploads, variants, renditions).
 //! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits.
 //! - [`error`]: the HTTP error type and how errors are rendered.
-//! - `metrics`: request statistics for `/metrics`.
+//! - `metrics`: the metrics of `/metrics` (prometheus-client).
+//! - `stats`: request statistics over time: the per-minute aggregate, its flush to the database
+//!   (rolled up to hours, pruned), and what the stats pages read.
+//! - `chart`: server-rendered SVG line charts with their data tables.
 //! - `page`: the template layer: every page's layout, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `auth`: API tokens: JWT access tokens, rotating refresh tokens, the `Bearer` extractor.
@@ -44,11 +48,13 @@ mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod cert;
+mod chart;
 pub mod cli;
 mod client_ip;
 pub mod config;
 mod crypto;
 mod db;
+mod doctor;
 pub mod error;
 mod fs;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -68,6 +74,7 @@ mod routes;
 mod server;
 pub mod startup;
 mod state;
+mod stats;
 pub mod telemetry;
 pub mod tls;
 mod views;

@@ -9,6 +9,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("kino: {error:#}");
+            // Captured only with RUST_BACKTRACE=1 (or RUST_LIB_BACKTRACE=1).
+            let backtrace = error.backtrace();
+            if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+                eprintln!("{backtrace}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -14,6 +14,7 @@ use crate::ingest::tus::TusStore;
 use crate::library::Library;
 use crate::mail::MailQueue;
 use crate::metrics::Stats;
+use crate::stats::Aggregate;
 use crate::views::tracker::Tracker;
 
 /// State every handler and middleware can reach: one reference count to clone, because every
@@ -29,8 +30,10 @@ pub(crate) struct Services {
     pub(crate) alt_svc: HeaderValue,
     /// Cancelled when graceful shutdown begins.
     pub(crate) shutdown: CancellationToken,
-    /// Request statistics.
+    /// The metrics `/metrics` shows.
     pub(crate) stats: Arc<Stats>,
+    /// The per-minute request statistics, flushed to the database in the background.
+    pub(crate) request_stats: Arc<Aggregate>,
     /// The database: every table's repository.
     pub(crate) db: Db,
     /// The media catalog and roots.
@@ -65,16 +68,20 @@ impl AppState {
         let tus = Arc::new(
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );
-        let stats = Arc::default();
         let tokens = Arc::new(
             Tokens::new(&config, db.clone()).expect("the server secret is set before the state is built"),
         );
         let mail = MailQueue::default();
+        let mut stats = Stats::new();
+        stats.collect(Box::new(crate::images::Metrics::new(images.clone())));
+        let stats = Arc::new(stats);
+        let request_stats = Arc::default();
         Self(Arc::new(Services {
             config,
             alt_svc,
             shutdown,
             stats,
+            request_stats,
             db,
             library,
             views,

@@ -11,6 +11,7 @@ pub(crate) mod files;
 pub(crate) mod images;
 pub(crate) mod outbox;
 pub(crate) mod refresh_tokens;
+pub(crate) mod request_stats;
 mod sqlite;
 pub(crate) mod tus;
 pub(crate) mod videos;
@@ -25,6 +26,7 @@ use self::files::Files;
 use self::images::Images;
 use self::outbox::Outbox;
 use self::refresh_tokens::RefreshTokens;
+use self::request_stats::RequestStats;
 use self::tus::Uploads;
 use self::videos::Videos;
 use self::views::Views;
@@ -40,7 +42,7 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 /// A database backend: every table's repository, plus a liveness probe.
 pub(crate) trait Backend:
-    Files + Videos + Views + Images + Uploads + RefreshTokens + Outbox + Send + Sync
+    Files + Videos + Views + Images + Uploads + RefreshTokens + Outbox + RequestStats + Send + Sync
 {
     /// Whether the database answers a trivial query, for readiness.
     fn ping(&self) -> BoxFuture<'_, bool>;
@@ -105,10 +107,32 @@ impl Db {
         self.0.begin().await
     }
 
+    /// The `request_stats_minute` and `request_stats_hour` tables.
+    pub(crate) fn request_stats(&self) -> &dyn RequestStats {
+        &*self.0
+    }
+
     /// Whether the database answers, for readiness.
     pub(crate) async fn ping(&self) -> bool {
         self.0.ping().await
     }
+}
+
+/// How a database stands against the migrations this binary carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Migrations {
+    /// Migrations not applied yet (the next start applies them).
+    pub(crate) pending: usize,
+    /// Migrations recorded as failed.
+    pub(crate) failed: usize,
+    /// Applied migrations this binary does not know: a newer kino migrated the database.
+    pub(crate) unknown: usize,
+}
+
+/// Reads the migration state of the database in `data_dir` without changing it; `None` when it
+/// does not exist yet.
+pub(crate) async fn migrations(data_dir: &Path) -> anyhow::Result<Option<Migrations>> {
+    sqlite::migrations(data_dir).await
 }
 
 impl std::fmt::Debug for Db {

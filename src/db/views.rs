@@ -46,6 +46,10 @@ pub(crate) trait Views {
 
     /// How many ended sessions of a video reached each checkpoint bit (0..k), indexed by bit.
     fn reach_counts<'a>(&'a self, video_id: &'a str, k: u32) -> Fut<'a, Vec<i64>>;
+
+    /// A video's views counted since `from`, per slot of `slot` seconds: `(slot start, views)`,
+    /// oldest first, empty slots left out.
+    fn over_time<'a>(&'a self, video_id: &'a str, from: i64, slot: i64) -> Fut<'a, Vec<(i64, i64)>>;
 }
 
 /// Per-bit counts from `(mask, sessions)` groups. Few distinct masks exist even over millions of

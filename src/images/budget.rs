@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ImageError;
@@ -88,39 +91,38 @@ impl MemoryBudget {
         (self.total_units - self.permits.available_permits() as u64) * UNIT
     }
 
-    /// Appends the budget's gauges and counters in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        let metrics: [(&str, &str, &str, u64); 5] = [
-            ("kino_image_memory_budget_bytes", "gauge", "The image memory budget.", self.total_units * UNIT),
-            (
-                "kino_image_memory_reserved_bytes",
-                "gauge",
-                "Memory reserved by running image jobs.",
-                self.reserved(),
-            ),
+    /// Encodes the budget's gauges and counters, read now (called at each `/metrics` scrape).
+    pub(crate) fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let gauges: [(&str, &str, u64); 3] = [
+            ("kino_image_memory_budget_bytes", "The image memory budget.", self.total_units * UNIT),
+            ("kino_image_memory_reserved_bytes", "Memory reserved by running image jobs.", self.reserved()),
             (
                 "kino_image_jobs_waiting",
-                "gauge",
                 "Image jobs waiting for memory.",
                 self.waiting.load(Ordering::Relaxed) as u64,
             ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters: [(&str, &str, u64); 2] = [
             (
-                "kino_image_admission_waits_total",
-                "counter",
+                "kino_image_admission_waits",
                 "Image jobs that had to wait for memory.",
                 self.waited.load(Ordering::Relaxed),
             ),
             (
-                "kino_image_admission_refused_total",
-                "counter",
+                "kino_image_admission_refused",
                 "Image jobs refused for memory: over the budget, or waiting too long.",
                 self.refused.load(Ordering::Relaxed),
             ),
         ];
-        for (name, kind, help, value) in metrics {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
         }
+        Ok(())
     }
 }
 

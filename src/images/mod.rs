@@ -29,6 +29,6 @@ pub(crate) use self::{
     format::{Format, OutputFormat},
     limits::Limits,
     pool::CpuPool,
-    service::{DEFAULT_QUALITY, ImageService, Rendition, VARIANT_WIDTHS},
+    service::{DEFAULT_QUALITY, ImageService, Metrics, Rendition, VARIANT_WIDTHS},
     transform::{Fit, resize},
 };

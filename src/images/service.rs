@@ -181,11 +181,6 @@ impl ImageService {
         Ok(bytes)
     }
 
-    /// Appends the memory budget's metrics in the Prometheus text format.
-    pub(crate) fn render_metrics(&self, out: &mut String) {
-        self.budget.render(out);
-    }
-
     /// Probes `data` on the pool (a PNG header read inflates its ICC profile), reserves the
     /// header's estimated peak from the memory budget, then runs `job` on the pool.
     async fn admitted<T: Send + 'static>(
@@ -234,4 +229,26 @@ fn write_image_dir(store: &Path, id: &str, files: &[(String, Bytes)]) -> anyhow:
     }
     std::fs::rename(staging.keep(), store.join(id))?;
     Ok(())
+}
+
+/// The image service's metrics (its memory budget), read at each `/metrics` scrape.
+pub(crate) struct Metrics(Arc<ImageService>);
+
+impl Metrics {
+    /// The metrics of `service`.
+    pub(crate) fn new(service: Arc<ImageService>) -> Self {
+        Self(service)
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("image metrics")
+    }
+}
+
+impl prometheus_client::collector::Collector for Metrics {
+    fn encode(&self, encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.0.budget.encode(encoder)
+    }
 }

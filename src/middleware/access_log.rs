@@ -2,6 +2,7 @@
 //!
 //! Logged at the end rather than when the head is sent, so the line carries the body bytes
 //! actually delivered and whether the client stayed to the end (a closed video tab aborts).
+//! The same end feeds the metrics and the per-minute request statistics.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,23 +11,29 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Version};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
-use crate::metrics::{Stats, protocol_label};
+use crate::metrics::{ActiveStream, Outcome, RouteClass, Stats, protocol_label};
 use crate::peer::ConnectionInfo;
 use crate::state::AppState;
+use crate::stats::Aggregate;
+use crate::stats::aggregate::UNMATCHED;
+use crate::views::tracker::ViewTally;
 
 /// Middleware that wraps the response body so its end is logged and counted.
 pub(crate) async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let class = RouteClass::of(request.method(), request.uri().path());
     let entry = Entry {
         method: request.method().clone(),
         path: request.uri().path().to_owned(),
+        // The template (`/stream/{id}`), not the path: the statistics' keys stay few.
+        route: request.extensions().get::<MatchedPath>().cloned(),
         version: request.version(),
         remote: request.extensions().get::<ConnectionInfo>().map(|c| c.remote),
         request_id: request
@@ -36,30 +43,55 @@ pub(crate) async fn log(State(state): State<AppState>, request: Request, next: N
             .unwrap_or("-")
             .to_owned(),
         status: StatusCode::OK,
+        class,
         start,
         stats: state.stats.clone(),
+        aggregate: state.request_stats.clone(),
+        views: None,
+        _stream: None,
     };
     let response = next.run(request).await;
-    let entry = Entry { status: response.status(), ..entry };
+    let status = response.status();
+    let views = response.extensions().get::<ViewTally>().cloned();
+    let stream = (class == RouteClass::Media && status.is_success()).then(|| state.stats.stream_started());
+    let entry = Entry { status, views, _stream: stream, ..entry };
     response.map(|body| Body::new(LoggedBody { inner: body, bytes: 0, entry: Some(entry) }))
 }
 
 struct Entry {
     method: Method,
     path: String,
+    route: Option<MatchedPath>,
     version: Version,
     remote: Option<SocketAddr>,
     request_id: String,
     status: StatusCode,
+    class: RouteClass,
     start: Instant,
     stats: Arc<Stats>,
+    aggregate: Arc<Aggregate>,
+    /// The views a media response made count, filled in while its body goes out.
+    views: Option<ViewTally>,
+    /// Holds a media response in `kino_streams_active` until its body ends.
+    _stream: Option<ActiveStream>,
 }
 
 impl Entry {
     fn finish(self, bytes: u64, complete: bool) {
         let elapsed = self.start.elapsed();
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.stats.record(self.version, self.status, bytes, micros, complete);
+        let outcome = Outcome {
+            version: self.version,
+            status: self.status,
+            class: self.class,
+            bytes,
+            micros,
+            complete,
+            views: self.views.as_ref().map_or(0, ViewTally::get),
+        };
+        self.stats.record(&outcome);
+        let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        self.aggregate.record(crate::db::now_secs(), route, &outcome);
         tracing::info!(
             target: "kino::access",
             method = %self.method,

@@ -21,6 +21,7 @@ use governor::{Quota, RateLimiter};
 use crate::client_ip::{self, ClientIp};
 use crate::config::{Budget, Config};
 use crate::error::{AppError, Throttle};
+use crate::metrics::Stats;
 use crate::peer::ConnectionInfo;
 
 /// Requests between two sweeps of idle keys. A key is dropped once its bucket is full again
@@ -95,11 +96,13 @@ pub(crate) struct RateLimits {
     buckets: [Option<Bucket>; 4],
     trust_proxies: Vec<ipnet::IpNet>,
     checks: AtomicU64,
+    /// Where refusals are counted (`kino_rate_limited_total`).
+    stats: Arc<Stats>,
 }
 
 impl RateLimits {
-    /// The budgets of `config.rate_limit` (none when it is disabled).
-    pub(crate) fn new(config: &Config) -> Arc<Self> {
+    /// The budgets of `config.rate_limit` (none when it is disabled), counting refusals in `stats`.
+    pub(crate) fn new(config: &Config, stats: Arc<Stats>) -> Arc<Self> {
         let limits = &config.rate_limit;
         let bucket = |budget: Budget| {
             let quota = quota(budget).filter(|_| limits.enabled)?;
@@ -109,6 +112,7 @@ impl RateLimits {
             buckets: [bucket(limits.page), bucket(limits.stream), bucket(limits.auth), bucket(limits.upload)],
             trust_proxies: config.trust_proxies.clone(),
             checks: AtomicU64::new(0),
+            stats,
         })
     }
 
@@ -118,11 +122,14 @@ impl RateLimits {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
-        bucket.limiter.check_key(&client_ip::bucket(client)).map_err(|refused| Throttle {
-            policy: class.name(),
-            quota: bucket.quota.burst_size().get(),
-            window: bucket.quota.burst_size_replenished_in(),
-            retry_after: refused.wait_time_from(TokioClock.now()),
+        bucket.limiter.check_key(&client_ip::bucket(client)).map_err(|refused| {
+            self.stats.rate_limited(class as usize);
+            Throttle {
+                policy: class.name(),
+                quota: bucket.quota.burst_size().get(),
+                window: bucket.quota.burst_size_replenished_in(),
+                retry_after: refused.wait_time_from(TokioClock.now()),
+            }
         })
     }
 
@@ -180,7 +187,7 @@ mod tests {
         let mut config = Config::for_tests(std::path::Path::new("/nonexistent"));
         config.rate_limit.enabled = true;
         config.rate_limit.page = page;
-        RateLimits::new(&config)
+        RateLimits::new(&config, Arc::default())
     }
 
     #[test]

@@ -34,11 +34,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
     Ok(Json(json!({ "status": "ready" })))
 }
 
-/// Request statistics in the Prometheus text format.
+/// Every metric in the Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut text = state.stats.render();
-    state.images.render_metrics(&mut text);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.stats.render())
 }
 
 #[cfg(test)]

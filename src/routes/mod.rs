@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod pages;
+pub(crate) mod stats;
 pub(crate) mod stream;
 #[cfg(feature = "test-routes")]
 pub(crate) mod testing;

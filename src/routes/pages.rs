@@ -173,12 +173,13 @@ async fn upload(State(state): State<AppState>, version: Version) -> Result<Html<
     render(&UploadPage { stylesheet, protocol, media_dir })
 }
 
-fn render(page: &impl Template) -> Result<Html<String>, AppError> {
+/// Renders a page template, a failure being a 500.
+pub(crate) fn render(page: &impl Template) -> Result<Html<String>, AppError> {
     Ok(Html(page.render().map_err(anyhow::Error::from)?))
 }
 
 /// `1:05`, `1:02:03`, or `—` when unknown.
-fn duration(ms: Option<i64>) -> String {
+pub(crate) fn duration(ms: Option<i64>) -> String {
     let Some(ms) = ms else { return "—".to_owned() };
     let s = ms / 1000;
     if s >= 3600 {

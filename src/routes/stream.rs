@@ -17,6 +17,7 @@ use crate::range::precondition::Validators;
 use crate::range::{self, Delivery, Representation};
 use crate::state::AppState;
 use crate::views;
+use crate::views::tracker::ViewTally;
 use crate::views::viewer::{self, Identity, NetworkKey};
 
 /// A day in every cache, then revalidated with the ETag (a cheap 304). Not `immutable`: a file
@@ -53,8 +54,11 @@ async fn stream(
     let viewer = tracker.viewer(&identity);
     let network = NetworkKey::of(tracker.secret(), remote);
     let plan = views::plan(tracker, db, &video).await?;
-    let observer: Arc<dyn Delivery> = Arc::new(tracker.observer(viewer, network, id, plan));
-    let mut response = serve(&method, &headers, open, Some(observer));
+    let tally = ViewTally::default();
+    let observer = tracker.observer(viewer, network, id, plan).with_tally(tally.clone());
+    let mut response = serve(&method, &headers, open, Some(Arc::new(observer)));
+    // The access log reads it when the body ends, for the request statistics.
+    response.extensions_mut().insert(tally);
     if let Identity::Network { new_cookie, .. } = &identity {
         let out = response.headers_mut();
         out.append(header::SET_COOKIE, viewer::set_cookie(new_cookie, viewer::secure(connection)));

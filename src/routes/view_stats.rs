@@ -57,19 +57,10 @@ async fn views(State(state): State<AppState>, Path(id): Path<String>) -> Result<
     let rules = &state.config.views;
     let unique_viewers = db.views().unique_viewers(&id).await?;
     let live = state.views.live(&id);
-    let mut reach = db.views().reach_counts(&id, rules.checkpoints).await?;
-    for session in &live {
-        for (i, count) in reach.iter_mut().enumerate() {
-            *count += i64::from(session.reached & (1 << i) != 0);
-        }
-    }
-    let plan = crate::views::plan(&state.views, db, &video).await?;
-    let duration = plan.duration_ms().max(1) as f64;
-    let retention = plan
-        .checkpoints
-        .iter()
-        .zip(reach)
-        .map(|(checkpoint, sessions)| RetentionPoint { position: checkpoint.ms as f64 / duration, sessions })
+    let retention = crate::views::retention(&state.views, db, &video)
+        .await?
+        .into_iter()
+        .map(|p| RetentionPoint { position: p.position, sessions: p.sessions })
         .collect();
     let mut sessions: Vec<SessionJson> = live
         .iter()

@@ -24,3 +24,35 @@ pub(crate) async fn plan(tracker: &Tracker, db: &Db, video: &Video) -> sqlx::Res
     let size = u64::try_from(video.file.size).unwrap_or(0);
     Ok(tracker.plan(id, hash, |secret, k| Plan::derive(secret, id, k, duration, size, index)))
 }
+
+/// Where a checkpoint sits and how many sessions reached it: one point of the retention curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RetentionPoint {
+    /// Its position, as a fraction of the timeline.
+    pub(crate) position: f64,
+    /// Sessions (ended and live) that reached it.
+    pub(crate) sessions: i64,
+}
+
+/// The retention curve of `video` over its checkpoints, in timeline order, live sessions included.
+pub(crate) async fn retention(
+    tracker: &Tracker,
+    db: &Db,
+    video: &Video,
+) -> sqlx::Result<Vec<RetentionPoint>> {
+    let id = &video.file.id;
+    let mut reach = db.views().reach_counts(id, tracker.checkpoints()).await?;
+    for session in tracker.live(id) {
+        for (i, count) in reach.iter_mut().enumerate() {
+            *count += i64::from(session.reached & (1 << i) != 0);
+        }
+    }
+    let plan = plan(tracker, db, video).await?;
+    let duration = plan.duration_ms().max(1) as f64;
+    Ok(plan
+        .checkpoints
+        .iter()
+        .zip(reach)
+        .map(|(checkpoint, sessions)| RetentionPoint { position: checkpoint.ms as f64 / duration, sessions })
+        .collect())
+}

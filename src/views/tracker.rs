@@ -7,6 +7,7 @@
 //! view, once per viewer per dedupe window and at most `max_per_network` times per network.
 //! Time is `tokio::time::Instant`, so tests drive it with paused time instead of sleeping.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -214,6 +215,7 @@ impl Tracker {
             network,
             plan,
             session: OnceLock::new(),
+            tally: None,
         }
     }
 
@@ -277,6 +279,7 @@ impl Tracker {
     }
 
     /// Records that `[offset, offset + len)` of the file went out to the viewer, from `network`.
+    /// Returns whether this delivery made the session's view count.
     fn deliver(
         &self,
         key: &SessionKey,
@@ -284,7 +287,7 @@ impl Tracker {
         session: &Mutex<Session>,
         offset: u64,
         len: u64,
-    ) {
+    ) -> bool {
         let now = Instant::now();
         let mut s = session.lock().expect("session lock");
         s.last_seen = now;
@@ -301,7 +304,9 @@ impl Tracker {
         if reached_more {
             s.paced = self.paced(&plan, &s.reached_at);
         }
+        let before = s.reason;
         self.decide(key, network, &mut s, now);
+        s.reason == Reason::Counted && before != Reason::Counted
     }
 
     /// The pace rule (README "View counting"), over the span the reached checkpoints cover: the
@@ -397,6 +402,11 @@ impl Tracker {
         self.sessions.invalidate_all();
     }
 
+    /// Checkpoints per video (`views.checkpoints`).
+    pub(crate) fn checkpoints(&self) -> u32 {
+        self.rules.checkpoints
+    }
+
     /// The live sessions of a video.
     pub(crate) fn live(&self, video_id: &str) -> Vec<SessionSummary> {
         self.sessions
@@ -414,6 +424,26 @@ pub(crate) struct Observer {
     network: NetworkKey,
     plan: Arc<Plan>,
     session: OnceLock<Option<Arc<Mutex<Session>>>>,
+    tally: Option<ViewTally>,
+}
+
+impl Observer {
+    /// Also counts the views this response makes count into `tally` (for request statistics).
+    pub(crate) fn with_tally(self, tally: ViewTally) -> Self {
+        Self { tally: Some(tally), ..self }
+    }
+}
+
+/// The views one response made count, shared between its delivery observer and the access log
+/// (which finds it among the response's extensions).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ViewTally(Arc<AtomicU32>);
+
+impl ViewTally {
+    /// Views counted so far.
+    pub(crate) fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Delivery for Observer {
@@ -423,8 +453,11 @@ impl Delivery for Observer {
     }
 
     fn delivered(&self, offset: u64, len: u64) {
-        if let Some(Some(session)) = self.session.get() {
-            self.tracker.deliver(&self.key, self.network, session, offset, len);
+        if let Some(Some(session)) = self.session.get()
+            && self.tracker.deliver(&self.key, self.network, session, offset, len)
+            && let Some(tally) = &self.tally
+        {
+            tally.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

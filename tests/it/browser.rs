@@ -307,3 +307,52 @@ async fn chromium_plays_the_webm_and_shows_the_404_page() {
     let heading = browser.eval("document.querySelector('h1').textContent").await;
     assert_eq!(heading, "404 Not Found");
 }
+
+/// What the stats pages' charts look like once drawn: how many, how wide, how many lines with
+/// a length (a polyline with bad points draws nothing), and whether the stylesheet applied.
+const CHARTS_DRAWN: &str = "(() => { const svgs = [...document.querySelectorAll('figure.chart svg')]; \
+    const lines = [...document.querySelectorAll('figure.chart polyline')]; \
+    return { charts: svgs.length, width: Math.min(...svgs.map(s => s.getBoundingClientRect().width)), \
+    lines: lines.length, drawn: lines.filter(l => l.getTotalLength() > 100).length, \
+    dots: document.querySelectorAll('figure.chart circle').length, \
+    styled: document.styleSheets.length === 1 && document.styleSheets[0].cssRules.length > 0 }; })()";
+
+/// Loads both stats pages in Chromium after some traffic (and a seeded day of history) and
+/// checks the SVG is drawn; `KINO_SCREENSHOTS=docs` saves docs/stats-server.png and
+/// docs/stats-video.png.
+#[tokio::test]
+async fn chromium_draws_the_stats_pages() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_app_with(|config| {
+        config.http_addr = kino::config::ListenAddr::localhost(0);
+        config.https_addr = kino::config::ListenAddr::localhost(0);
+        crate::stats::fast_stats(config);
+    })
+    .await;
+    let (id, url) = crate::stats::sample(&app).await;
+    crate::stats::seed_history(&app.data_dir(), &id).await;
+    for protocol in crate::common::ALL_PROTOCOLS {
+        let cookie = crate::stats::viewer(&app, &id).await;
+        crate::stats::traffic(&app, protocol, &url, &cookie).await;
+    }
+    crate::stats::page_showing(&app, "/stats?window=hour", "<th scope=\"row\">4xx</th><td>3</td>").await;
+    let (flags, origin) = printed_chrome_command(&app);
+    let mut browser = Browser::launch(binary, &flags, false).await;
+    // Tall enough that a screenshot shows both charts of a page.
+    let viewport = json!({ "width": 1280, "height": 1500, "deviceScaleFactor": 1, "mobile": false });
+    browser.call("Emulation.setDeviceMetricsOverride", viewport).await;
+
+    browser.open(&format!("{origin}stats?window=hour")).await;
+    let drawn = browser.eval(CHARTS_DRAWN).await;
+    assert_eq!(drawn["charts"], 2, "{drawn}");
+    assert_eq!((drawn["lines"].as_u64(), drawn["drawn"].as_u64()), (Some(6), Some(6)), "{drawn}");
+    assert!(drawn["width"].as_f64().unwrap() > 500.0, "{drawn}");
+    assert_eq!(drawn["styled"], true, "the CSP lets the stylesheet apply: {drawn}");
+    browser.screenshot("stats-server.png").await;
+
+    browser.open(&format!("{origin}videos/{id}/stats")).await;
+    let drawn = browser.eval(CHARTS_DRAWN).await;
+    assert_eq!((drawn["charts"].as_u64(), drawn["dots"].as_u64()), (Some(2), Some(10)), "{drawn}");
+    assert_eq!(drawn["drawn"], 2, "{drawn}");
+    browser.screenshot("stats-video.png").await;
+}

@@ -178,3 +178,47 @@ fn a_zero_send_timeout_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("limits.send_timeout"), "{stderr}");
 }
+
+fn doctor(dir: &Path, http: &str, https: &str) -> Output {
+    let media = concat!(env!("CARGO_MANIFEST_DIR"), "/media");
+    run(dir, &["doctor", "--http-addr", http, "--https-addr", https, "--media-dir", media], &[])
+}
+
+#[test]
+fn doctor_checks_the_setup_and_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = doctor(dir.path(), "127.0.0.1:0", "127.0.0.1:0");
+    let text = stdout(&fresh);
+    assert!(fresh.status.success(), "warnings only on a fresh dir:\n{text}");
+    for topic in ["ports", "certificate", "data dir", "database", "media", "clock", "fd limit", "udp buffers"]
+    {
+        assert!(text.lines().any(|l| l[6..].starts_with(topic)), "{topic} missing:\n{text}");
+    }
+    assert!(text.contains("warn  certificate  none in certs yet"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("ok    media") && l.ends_with(" files")), "{text}");
+
+    // Once the certificates exist they are checked, and the untrusted CA gets the hint.
+    assert!(run(dir.path(), &["cert"], &[]).status.success());
+    let text = stdout(&doctor(dir.path(), "127.0.0.1:0", "127.0.0.1:0"));
+    assert!(text.contains("ok    certificate  certs/cert.pem valid for "), "{text}");
+    assert!(text.contains("`kino cert` prints the Chromium command"), "{text}");
+
+    // A port another process holds fails, with the fix, and so does the exit code.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let failed = doctor(dir.path(), &format!("127.0.0.1:{port}"), "127.0.0.1:0");
+    let text = stdout(&failed);
+    assert!(!failed.status.success(), "{text}");
+    assert!(text.contains(&format!("FAIL  ports        127.0.0.1:{port} (TCP) is in use")), "{text}");
+    assert!(text.contains(&format!("sport = :{port}")) && text.contains("--http-addr"), "{text}");
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("doctor: 1 check failed"));
+
+    // A secret others can read fails too.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let secret = dir.path().join("data/secret");
+    std::fs::write(&secret, "x".repeat(64)).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = stdout(&doctor(dir.path(), "127.0.0.1:0", "127.0.0.1:0"));
+    assert!(text.contains("FAIL  secret") && text.contains("chmod 600 data/secret"), "{text}");
+}

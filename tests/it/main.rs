@@ -23,6 +23,7 @@ mod readme;
 mod reliability;
 mod secrets;
 mod snapshot;
+mod stats;
 mod tus;
 mod uploads;
 mod views;

@@ -5,6 +5,7 @@ mod files;
 mod images;
 mod outbox;
 mod refresh_tokens;
+mod request_stats;
 mod tus;
 mod videos;
 mod views;
@@ -51,6 +52,31 @@ impl Sqlite {
         sqlx::migrate!("./migrations").run(&pool).await.context("applying database migrations")?;
         Ok(Self { pool })
     }
+}
+
+/// How `<data_dir>/kino.db` stands against the migrations this binary carries, read without
+/// changing it (for `kino doctor`); `None` when there is no database yet.
+pub(super) async fn migrations(data_dir: &Path) -> anyhow::Result<Option<super::Migrations>> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str("sqlite:")?.filename(&path).read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening database {}", path.display()))?;
+    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+    let known: Vec<i64> = sqlx::migrate!("./migrations").iter().map(|m| m.version).collect();
+    Ok(Some(super::Migrations {
+        pending: known.iter().filter(|v| !applied.iter().any(|(a, _)| a == *v)).count(),
+        failed: applied.iter().filter(|(_, ok)| !ok).count(),
+        unknown: applied.iter().filter(|(a, _)| !known.contains(a)).count(),
+    }))
 }
 
 impl Backend for Sqlite {

@@ -80,4 +80,20 @@ impl Views for Sqlite {
             Ok(reach_from_groups(&groups, k))
         })
     }
+
+    fn over_time<'a>(&'a self, video_id: &'a str, from: i64, slot: i64) -> Fut<'a, Vec<(i64, i64)>> {
+        let slot = slot.max(1);
+        Box::pin(async move {
+            let rows = sqlx::query!(
+                r#"SELECT (counted_at / $1) * $1 AS "at!: i64", COUNT(*) AS "views!: i64"
+                   FROM views WHERE video_id = $2 AND counted_at >= $3 GROUP BY 1 ORDER BY 1"#,
+                slot,
+                video_id,
+                from
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.into_iter().map(|r| (r.at, r.views)).collect())
+        })
+    }
 }
