@@ -24,7 +24,7 @@ pub(crate) use interpolate::interpolate;
 pub use listen::ListenAddr;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
-const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors", "rate_limit"];
+const SECTIONS: &[&str] = &["tls", "log", "limits", "views", "images", "cors", "rate_limit", "accounts"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -88,6 +88,24 @@ pub struct Config {
     /// Request budgets per client address.
     #[serde(default)]
     pub rate_limit: RateLimits,
+    /// Accounts and their sessions.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
+}
+
+/// Accounts and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountsConfig {
+    /// How long a session lasts after its last change (sign-in starts it).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        // Two weeks: a person who watches every weekend stays signed in.
+        Self { session_ttl: Duration::from_secs(14 * 24 * 3600) }
+    }
 }
 
 /// Cross-origin access to `/api` (tus included); media answers any origin whatever this says.
@@ -333,6 +351,7 @@ impl Config {
             cors: CorsConfig::default(),
             trust_proxies: Vec::new(),
             rate_limit: RateLimits::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 
@@ -423,6 +442,9 @@ impl Config {
             if budget.rate > 0 && (budget.burst == 0 || budget.per.is_zero()) {
                 bail!("rate_limit.{name} needs burst ≥ 1 and per > 0s when its rate is not 0");
             }
+        }
+        if self.accounts.session_ttl < Duration::from_secs(60) {
+            bail!("accounts.session_ttl must be at least 1m");
         }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");

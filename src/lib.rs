@@ -21,20 +21,23 @@
 //! - `library`: media roots, the scanner, safe path resolution.
 //! - `media`: what a file is from its bytes: sniffed type, MP4 and WebM container facts.
 //! - `db`: the data layer: a repository trait per table behind the `Db` handle (SQLite today).
+//! - `accounts`: users, roles, argon2id passwords, the session store, who is signed in.
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
 //! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
 //!   memory budget, and the image service (uploads, variants, renditions).
-//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits.
+//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits,
+//!   sessions, CSRF, method override.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: request statistics for `/metrics`.
-//! - `page`: the template layer: every page's layout, the error page.
+//! - `page`: the template layer: every page's layout, flash messages, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `fs`: atomic and private file writes.
 //! - `id`: random identifiers (upload names, ids, cookies, boundaries, secrets).
 //! - `bench` (feature `bench`): the internals the micro-benchmarks drive directly.
 //! - `fuzz` (feature `fuzzing`): entry points of the fuzz targets in `fuzz/`.
 
+mod accounts;
 mod app;
 mod assets;
 #[cfg(feature = "bench")]

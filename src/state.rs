@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::Accounts;
+use crate::accounts::store::DbStore;
 use crate::config::Config;
 use crate::db::Db;
 use crate::images::ImageService;
@@ -38,6 +41,10 @@ pub(crate) struct Services {
     pub(crate) images: Arc<ImageService>,
     /// Resumable uploads in progress.
     pub(crate) tus: Arc<TusStore>,
+    /// Users, passwords, roles.
+    pub(crate) accounts: Arc<Accounts>,
+    /// Where sessions are kept (behind tower-sessions' `SessionStore`).
+    pub(crate) sessions: Arc<DbStore>,
 }
 
 impl AppState {
@@ -57,7 +64,21 @@ impl AppState {
             TusStore::new(&config.data_dir, config.limits.upload_expiry).expect("the data dir is writable"),
         );
         let stats = Arc::default();
-        Self(Arc::new(Services { config, alt_svc, shutdown, stats, db, library, views, images, tus }))
+        let accounts = Arc::new(Accounts::new(db.clone()));
+        let sessions = Arc::new(DbStore::new(db.clone()));
+        Self(Arc::new(Services {
+            config,
+            alt_svc,
+            shutdown,
+            stats,
+            db,
+            library,
+            views,
+            images,
+            tus,
+            accounts,
+            sessions,
+        }))
     }
 }
 
@@ -66,5 +87,12 @@ impl std::ops::Deref for AppState {
 
     fn deref(&self) -> &Services {
         &self.0
+    }
+}
+
+/// Handlers and extractors (`accounts::CurrentUser`) take the accounts service as their state.
+impl FromRef<AppState> for Arc<Accounts> {
+    fn from_ref(state: &AppState) -> Self {
+        state.accounts.clone()
     }
 }

@@ -9,8 +9,10 @@
 
 pub(crate) mod files;
 pub(crate) mod images;
+pub(crate) mod sessions;
 mod sqlite;
 pub(crate) mod tus;
+pub(crate) mod users;
 pub(crate) mod videos;
 pub(crate) mod views;
 
@@ -21,7 +23,9 @@ use futures_util::future::BoxFuture;
 
 use self::files::Files;
 use self::images::Images;
+use self::sessions::Sessions;
 use self::tus::Uploads;
+use self::users::Users;
 use self::videos::Videos;
 use self::views::Views;
 
@@ -31,7 +35,9 @@ use self::views::Views;
 pub(crate) type Fut<'a, T> = BoxFuture<'a, sqlx::Result<T>>;
 
 /// A database backend: every table's repository, plus a liveness probe.
-pub(crate) trait Backend: Files + Videos + Views + Images + Uploads + Send + Sync {
+pub(crate) trait Backend:
+    Files + Videos + Views + Images + Uploads + Users + Sessions + Send + Sync
+{
     /// Whether the database answers a trivial query, for readiness.
     fn ping(&self) -> BoxFuture<'_, bool>;
 }
@@ -74,6 +80,16 @@ impl Db {
 
     /// The `tus_uploads` table.
     pub(crate) fn uploads(&self) -> &dyn Uploads {
+        &*self.0
+    }
+
+    /// The `users` table.
+    pub(crate) fn users(&self) -> &dyn Users {
+        &*self.0
+    }
+
+    /// The `sessions` table.
+    pub(crate) fn sessions(&self) -> &dyn Sessions {
         &*self.0
     }
 

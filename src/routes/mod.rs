@@ -1,6 +1,8 @@
 //! HTTP routes, one module per area; each exports `router()` and the root merges them.
 
+pub(crate) mod account;
 pub(crate) mod assets;
+pub(crate) mod chrome;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod pages;

@@ -5,15 +5,23 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Query;
-use axum::routing::get;
+use axum::routing::{any, get};
 use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::state::AppState;
 
-/// `GET /__test/panic`, `GET /__test/slow`.
+/// `GET /__test/panic`, `GET /__test/slow`, any method on `/__test/method`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/__test/panic", get(panic)).route("/__test/slow", get(slow))
+    Router::new()
+        .route("/__test/panic", get(panic))
+        .route("/__test/slow", get(slow))
+        .route("/__test/method", any(method))
+}
+
+/// The method the route saw (after method override) and the body length it received intact.
+async fn method(method: axum::http::Method, body: Bytes) -> String {
+    format!("{method} {}", body.len())
 }
 
 async fn panic() -> &'static str {

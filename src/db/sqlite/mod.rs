@@ -3,7 +3,9 @@
 
 mod files;
 mod images;
+mod sessions;
 mod tus;
+mod users;
 mod videos;
 mod views;
 
