@@ -154,10 +154,12 @@ pub(crate) fn router(state: AppState) -> Router {
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 
-    // Outermost first: the request id exists before anything logs, the access log sees the
+    // Outermost first: HEAD bodies are dropped last (axum drops them at routing, which runs
+    // inside this stack), the request id exists before anything logs, the access log sees the
     // final response (rendered errors, caught panics) and counts the bytes that go out after
     // compression, a 429 costs no handler work, and the body timeout wraps the handlers.
     let stack = ServiceBuilder::new()
+        .layer(from_fn(middleware::head::strip))
         .layer(SetRequestIdLayer::x_request_id(middleware::request_id::ProcessCounter))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn_with_state(state.clone(), middleware::access_log::log))

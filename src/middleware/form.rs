@@ -64,8 +64,15 @@ pub(crate) async fn peek(request: Request) -> Result<(Request, Arc<Fields>), App
         let fields = fields.clone();
         return Ok((request, fields));
     }
+    // A client that sends `Expect: 100-continue` waits for the go-ahead before its body, so the
+    // handler can refuse it first (413 on an oversized upload); reading here would give the
+    // go-ahead. Browsers never send it, so no HTML form is among these.
+    let expects = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let kind = match kind(request.headers()) {
-        Some(kind) if request.method() == Method::POST => kind,
+        Some(kind) if request.method() == Method::POST && !expects => kind,
         _ => return Ok((request, Arc::default())),
     };
     let (mut parts, body) = request.into_parts();

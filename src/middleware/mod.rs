@@ -6,6 +6,7 @@ pub(crate) mod compression;
 pub(crate) mod cors;
 pub(crate) mod csrf;
 pub(crate) mod form;
+pub(crate) mod head;
 pub(crate) mod method_override;
 pub(crate) mod panic;
 pub(crate) mod rate_limit;
