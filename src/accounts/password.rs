@@ -74,7 +74,8 @@ pub(crate) fn check_strength(password: &str, email: &str) -> Result<(), String> 
     if password.trim().eq_ignore_ascii_case(email.trim()) {
         return Err("must not be the email address".to_owned());
     }
-    if password.chars().all(|c| Some(c) == password.chars().next()) {
+    let first = password.chars().next().unwrap_or_default();
+    if password.chars().all(|c| c == first) {
         return Err("must not be one character repeated".to_owned());
     }
     Ok(())

@@ -19,5 +19,5 @@ pub(crate) async fn take(session: &Session) -> Result<Option<String>, Error> {
     if session.get::<String>(KEY).await?.is_none() {
         return Ok(None);
     }
-    Ok(session.remove::<String>(KEY).await?)
+    session.remove::<String>(KEY).await
 }
