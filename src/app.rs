@@ -72,6 +72,7 @@ impl App {
         let tmp = state.library.tmp_dir().to_owned();
         let tmp_sweeper =
             tokio::spawn(crate::ingest::sweep::run(tmp, state.config.limits.tmp_max_age, shutdown.clone()));
+        let session_sweeper = tokio::spawn(sweep_sessions(state.sessions.clone(), shutdown.clone()));
         let sweeper = tokio::spawn(sweep_uploads(state.tus.clone(), state.db.clone(), shutdown));
         let transport = crate::mail::Transport::from_config(&state.config).context("configuring mail")?;
         let sender =
@@ -93,7 +94,7 @@ impl App {
             writer_stop,
             stats_flusher,
             stats_stop,
-            sweepers: [sweeper, tmp_sweeper],
+            sweepers: [sweeper, tmp_sweeper, session_sweeper],
             mail,
             mail_stop,
         };
@@ -110,12 +111,13 @@ pub(crate) struct Background {
     /// Writes the request statistics; its last flush runs once the connections are drained.
     stats_flusher: JoinHandle<()>,
     stats_stop: CancellationToken,
-    /// Delete expired resumable uploads and orphaned upload files; end when shutdown begins.
-    sweepers: [JoinHandle<()>; 2],
     /// The mail sender; stopped after the transport has drained, so the last requests' mail
     /// is queued (what it has not sent waits in the outbox for the next start).
     mail: JoinHandle<()>,
     mail_stop: CancellationToken,
+    /// Delete expired resumable uploads, orphaned upload files and expired sessions; end when
+    /// shutdown begins.
+    sweepers: [JoinHandle<()>; 3],
 }
 
 impl Background {
@@ -150,6 +152,25 @@ async fn sweep_uploads(tus: Arc<TusStore>, db: crate::db::Db, stop: Cancellation
     }
 }
 
+/// How often expired sessions are deleted: they sign nobody in from the moment they expire (the
+/// store checks), so this only bounds the table's size.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Deletes expired sessions until shutdown.
+async fn sweep_sessions(store: Arc<crate::accounts::store::DbStore>, stop: CancellationToken) {
+    loop {
+        match store.delete_expired().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired sessions deleted"),
+            Err(error) => tracing::warn!(error = %error, "sweeping expired sessions failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SESSION_SWEEP_INTERVAL) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Builds the router with its middleware; every transport serves this same service.
 pub(crate) fn router(state: AppState) -> Router {
     let routes = Router::new()
@@ -162,16 +183,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::upload::router())
         .merge(routes::images::router())
         .merge(routes::tus::router())
+        .merge(routes::account::router())
         .merge(routes::assets::router())
         .merge(routes::stats::router());
     #[cfg(feature = "test-routes")]
     let routes = routes.merge(routes::testing::router());
 
-    // Outermost first: the request id exists before anything logs, the access log sees the
+    // Outermost first: HEAD bodies are dropped last (axum drops them at routing, which runs
+    // inside this stack), the request id exists before anything logs, the access log sees the
     // final response (rendered errors, caught panics) and counts the bytes that go out after
     // compression, a 429 costs no handler work, an HTTP/2 answer waits for a small body's end
     // (`small_body`), and the body timeout wraps the handlers.
     let stack = ServiceBuilder::new()
+        .layer(from_fn(middleware::head::strip))
         .layer(SetRequestIdLayer::x_request_id(middleware::request_id::ProcessCounter))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn_with_state(state.clone(), middleware::access_log::log))
@@ -191,11 +215,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_idle_timeout))
         .map_request(|request: Request<TimeoutBody<Body>>| request.map(Body::new));
 
-    routes
+    let routed = routes
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(stack)
-        .with_state(state)
+        .with_state(state.clone());
+    // Around the routing itself, not as a `Router::layer` (which runs once a route is chosen):
+    // method override must turn a form's POST into its DELETE before the route is picked. Inside
+    // the stack, so a 429 costs no session lookup and a refused request is rendered like any
+    // error. The session comes first: CSRF compares against its token.
+    let accounts = ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), middleware::session::manage))
+        .layer(from_fn_with_state(state, middleware::csrf::protect))
+        .layer(from_fn(middleware::method_override::rewrite))
+        .service(routed);
+    Router::new().fallback_service(accounts).layer(stack)
 }
 
 #[cfg(test)]
@@ -216,7 +249,9 @@ mod repository_tests {
     use crate::db::outbox::{NewMail, Outbox, QueuedMail};
     use crate::db::refresh_tokens::{RefreshToken, RefreshTokens};
     use crate::db::request_stats::{Grain, RequestStats, StatsRow};
+    use crate::db::sessions::{SessionRow, Sessions};
     use crate::db::tus::{TusUpload, Uploads};
+    use crate::db::users::{NewUser, UserRow, Users};
     use crate::db::videos::{Video, VideoRecord, Videos};
     use crate::db::views::{CountedView, SessionRecord, Views};
     use crate::db::{Backend, Db, Fut, Tx};
@@ -343,6 +378,24 @@ mod repository_tests {
         }
     }
 
+    impl Users for Down {
+        fn insert<'a>(&'a self, _: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
+            down()
+        }
+        fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<UserRow>> {
+            down()
+        }
+        fn find_by_email<'a>(&'a self, _: &'a str) -> Fut<'a, Option<UserRow>> {
+            down()
+        }
+        fn set_password_hash<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn set_role<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, bool> {
+            down()
+        }
+    }
+
     impl Outbox for Down {
         fn enqueue_in<'a>(&'a self, _: &'a mut Tx, _: &'a NewMail) -> Fut<'a, String> {
             down()
@@ -357,6 +410,24 @@ mod repository_tests {
             down()
         }
         fn mark_failed<'a>(&'a self, _: &'a str, _: &'a str, _: i64) -> Fut<'a, ()> {
+            down()
+        }
+    }
+
+    impl Sessions for Down {
+        fn create<'a>(&'a self, _: &'a SessionRow) -> Fut<'a, bool> {
+            down()
+        }
+        fn save<'a>(&'a self, _: &'a SessionRow) -> Fut<'a, ()> {
+            down()
+        }
+        fn load<'a>(&'a self, _: &'a str, _: i64) -> Fut<'a, Option<SessionRow>> {
+            down()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn delete_expired(&self, _: i64) -> Fut<'_, u64> {
             down()
         }
     }

@@ -1,11 +1,12 @@
 //! Command-line interface: `kino serve` (the default), `kino cert`, `kino config`, `kino scan`,
-//! `kino secret`, `kino doctor`.
+//! `kino secret`, `kino doctor`, `kino user`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use figment::value::Value;
 
+use crate::accounts::{Accounts, Role};
 use crate::cert::Certificates;
 use crate::config::{self, Config, Environment, ListenAddr, LogFormat};
 
@@ -44,6 +45,9 @@ pub enum Command {
     /// Check ports, certificates, data dir, database, media roots, clock and system limits, and
     /// print how to fix what is wrong; exits non-zero when a check fails.
     Doctor,
+    /// Add accounts and change their roles (the way to make the first admin).
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 /// `kino secret …`: values kept encrypted at rest, such as `mail.smtp_password`.
@@ -53,6 +57,60 @@ pub enum SecretCommand {
     Encrypt,
     /// Read an encrypted value (`v1.…`) on stdin and print the text.
     Decrypt,
+}
+
+/// `kino user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --admin or --uploader it gets the sign-up rule: admin if it is
+    /// the first account, viewer otherwise.
+    Add {
+        /// The sign-in email.
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input, one line (required: a password on the command
+        /// line would show in `ps` and the shell history).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The name shown to others [default: the email's local part].
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the account an admin.
+        #[arg(long, conflicts_with = "uploader")]
+        admin: bool,
+        /// Make the account an uploader.
+        #[arg(long)]
+        uploader: bool,
+    },
+    /// Give the account with this email another role.
+    Role {
+        /// The account's email.
+        email: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: RoleArg,
+    },
+}
+
+/// A role, as the command line names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Everything, including other people's media.
+    Admin,
+    /// May upload.
+    Uploader,
+    /// May watch.
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Uploader => Role::Uploader,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 /// Options that override the configuration file and environment.
@@ -147,6 +205,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Secret(command) => secret(config, &command),
+        Command::User(command) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(user(&config, command))
+        }
     }
 }
 
@@ -164,6 +226,33 @@ fn secret(mut config: Config, command: &SecretCommand) -> anyhow::Result<()> {
     match command {
         SecretCommand::Encrypt => println!("{}", sealed.encrypt(input)),
         SecretCommand::Decrypt => println!("{}", sealed.decrypt(input)?),
+    }
+    Ok(())
+}
+
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let db = crate::db::Db::open(&config.data_dir).await?;
+    let accounts = std::sync::Arc::new(Accounts::new(db));
+    match command {
+        UserCommand::Add { email, password_stdin: _, name, admin, uploader } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let role = match (admin, uploader) {
+                (true, _) => Some(Role::Admin),
+                (_, true) => Some(Role::Uploader),
+                _ => None,
+            };
+            let user = accounts.sign_up(&email, password, name.as_deref(), role).await?;
+            println!("added {} ({}) as {}", user.email, user.display_name, user.role.as_str());
+        }
+        UserCommand::Role { email, role } => {
+            let role = Role::from(role);
+            if !accounts.set_role(&email, role).await? {
+                anyhow::bail!("no account has the email {email}");
+            }
+            println!("{email} is now {}", role.as_str());
+        }
     }
     Ok(())
 }

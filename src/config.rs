@@ -28,7 +28,7 @@ pub(crate) use secret::derive_key;
 
 /// The nested configuration sections; `KINO_<SECTION>_<KEY>` maps to `<section>.<key>`.
 const SECTIONS: &[&str] =
-    &["tls", "log", "limits", "views", "images", "cors", "rate_limit", "auth", "mail", "stats"];
+    &["tls", "log", "limits", "views", "images", "cors", "rate_limit", "auth", "mail", "stats", "accounts"];
 
 /// Secrets that ship in examples and docs; production refuses them.
 const KNOWN_DEFAULT_SECRETS: &[&str] = &["change-me", "changeme", "secret", "development"];
@@ -101,6 +101,9 @@ pub struct Config {
     /// Request statistics in the database and the stats pages.
     #[serde(default)]
     pub stats: StatsConfig,
+    /// Accounts and their sessions.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
 }
 
 /// Request statistics (README "Statistics"): how long they are kept, how often written, who sees them.
@@ -130,6 +133,21 @@ impl Default for StatsConfig {
             minute_retention: Duration::from_secs(48 * 3600),
             flush_interval: Duration::from_secs(60),
         }
+    }
+}
+
+/// Accounts and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountsConfig {
+    /// How long a session lasts after its last change (sign-in starts it).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        // Two weeks: a person who watches every weekend stays signed in.
+        Self { session_ttl: Duration::from_secs(14 * 24 * 3600) }
     }
 }
 
@@ -379,6 +397,7 @@ impl Config {
             auth: AuthConfig::default(),
             mail: MailConfig::default(),
             stats: StatsConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 
@@ -478,6 +497,9 @@ impl Config {
         }
         if stats.retention < stats.minute_retention {
             bail!("stats.retention must be at least stats.minute_retention");
+        }
+        if self.accounts.session_ttl < Duration::from_secs(60) {
+            bail!("accounts.session_ttl must be at least 1m");
         }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");

@@ -23,9 +23,13 @@ pub enum AppError {
     /// The request is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
-    /// A token is missing or refused; the message says why (401 with `WWW-Authenticate`).
+    /// The request needs a signed-in account or a valid token, or its credentials are wrong;
+    /// the message says which (401; with `WWW-Authenticate: Bearer` when a token was refused).
     #[error("{0}")]
     Unauthorized(String),
+    /// The request is refused whoever sends it (a failed CSRF check); the message says why.
+    #[error("{0}")]
+    Forbidden(String),
     /// A precondition (`If-Match`, `If-Unmodified-Since`, `If-None-Match` on unsafe methods) failed.
     #[error("a precondition of the request does not hold for the current representation")]
     PreconditionFailed,
@@ -99,6 +103,30 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// A JSON body axum could not take: no JSON content type (415), not JSON (400), or fields
+/// missing or of the wrong type (422); axum's message says which.
+impl From<axum::extract::rejection::JsonRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        body_rejection(rejection.status(), rejection.body_text())
+    }
+}
+
+/// A form body axum could not take, mapped as [`JsonRejection`](axum::extract::rejection::JsonRejection) is.
+impl From<axum::extract::rejection::FormRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::FormRejection) -> Self {
+        body_rejection(rejection.status(), rejection.body_text())
+    }
+}
+
+fn body_rejection(status: StatusCode, message: String) -> AppError {
+    match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(message),
+        StatusCode::UNPROCESSABLE_ENTITY => AppError::Unprocessable(message),
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(message),
+        _ => AppError::BadRequest(message),
+    }
+}
+
 impl AppError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> StatusCode {
@@ -107,6 +135,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PreconditionFailed | Self::TusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,6 +157,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::RequestTimeout(_) => "request_timeout",
             Self::PreconditionFailed => "precondition_failed",
             Self::TusVersion(_) => "tus_version",
@@ -290,6 +320,7 @@ mod tests {
             (AppError::MethodNotAllowed(Method::DELETE), 405, "method_not_allowed"),
             (AppError::BadRequest("bad".into()), 400, "bad_request"),
             (AppError::Unauthorized("expired".into()), 401, "unauthorized"),
+            (AppError::Forbidden("csrf".into()), 403, "forbidden"),
             (AppError::RequestTimeout("slow".into()), 408, "request_timeout"),
             (AppError::PreconditionFailed, 412, "precondition_failed"),
             (AppError::PayloadTooLarge("big".into()), 413, "payload_too_large"),

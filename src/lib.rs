@@ -22,17 +22,19 @@
 //! - `library`: media roots, the scanner, safe path resolution.
 //! - `media`: what a file is from its bytes: sniffed type, MP4 and WebM container facts.
 //! - `db`: the data layer: a repository trait per table behind the `Db` handle (SQLite today).
+//! - `accounts`: users, roles, argon2id passwords, the session store, who is signed in.
 //! - `views`: view counting from range checkpoints (viewer keys, checkpoints, tracker, writer).
 //! - `ingest`: streaming uploads (bounded multipart, minimum rate, orphan sweep), tus, MP4 faststart.
 //! - `images`: bomb-safe image decoding, resizing and encoding on a bounded CPU pool under a
 //!   memory budget, and the image service (uploads, variants, renditions).
-//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits.
+//! - `middleware`: access log, panic catcher, `Alt-Svc`, security headers, CORS, rate limits,
+//!   sessions, CSRF, method override.
 //! - [`error`]: the HTTP error type and how errors are rendered.
 //! - `metrics`: the metrics of `/metrics` (prometheus-client).
 //! - `stats`: request statistics over time: the per-minute aggregate, its flush to the database
 //!   (rolled up to hours, pruned), and what the stats pages read.
 //! - `chart`: server-rendered SVG line charts with their data tables.
-//! - `page`: the template layer: every page's layout, the error page.
+//! - `page`: the template layer: every page's layout, flash messages, the error page.
 //! - `assets`: the stylesheet and other static files, compiled in with precompressed siblings.
 //! - `auth`: API tokens: JWT access tokens, rotating refresh tokens, the `Bearer` extractor.
 //! - `crypto`: secrets at rest (AES-256-GCM under a key derived from the server secret).
@@ -42,6 +44,7 @@
 //! - `bench` (feature `bench`): the internals the micro-benchmarks drive directly.
 //! - `fuzz` (feature `fuzzing`): entry points of the fuzz targets in `fuzz/`.
 
+mod accounts;
 mod app;
 mod assets;
 mod auth;

@@ -7,6 +7,8 @@ use axum::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
+use crate::accounts::Accounts;
+use crate::accounts::store::DbStore;
 use crate::config::Config;
 use crate::db::Db;
 use crate::images::ImageService;
@@ -48,6 +50,10 @@ pub(crate) struct Services {
     pub(crate) tokens: Arc<Tokens>,
     /// Wakes the mail sender once a transaction that queued mail has committed.
     pub(crate) mail: MailQueue,
+    /// Users, passwords, roles.
+    pub(crate) accounts: Arc<Accounts>,
+    /// Where sessions are kept (behind tower-sessions' `SessionStore`).
+    pub(crate) sessions: Arc<DbStore>,
 }
 
 impl AppState {
@@ -76,6 +82,8 @@ impl AppState {
         stats.collect(Box::new(crate::images::Metrics::new(images.clone())));
         let stats = Arc::new(stats);
         let request_stats = Arc::default();
+        let accounts = Arc::new(Accounts::new(db.clone()));
+        let sessions = Arc::new(DbStore::new(db.clone()));
         Self(Arc::new(Services {
             config,
             alt_svc,
@@ -89,6 +97,8 @@ impl AppState {
             tus,
             tokens,
             mail,
+            accounts,
+            sessions,
         }))
     }
 }
@@ -104,5 +114,12 @@ impl std::ops::Deref for AppState {
 
     fn deref(&self) -> &Services {
         &self.0
+    }
+}
+
+/// Handlers and extractors (`accounts::CurrentUser`) take the accounts service as their state.
+impl FromRef<AppState> for Arc<Accounts> {
+    fn from_ref(state: &AppState) -> Self {
+        state.accounts.clone()
     }
 }

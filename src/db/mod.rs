@@ -12,8 +12,10 @@ pub(crate) mod images;
 pub(crate) mod outbox;
 pub(crate) mod refresh_tokens;
 pub(crate) mod request_stats;
+pub(crate) mod sessions;
 mod sqlite;
 pub(crate) mod tus;
+pub(crate) mod users;
 pub(crate) mod videos;
 pub(crate) mod views;
 
@@ -27,7 +29,9 @@ use self::images::Images;
 use self::outbox::Outbox;
 use self::refresh_tokens::RefreshTokens;
 use self::request_stats::RequestStats;
+use self::sessions::Sessions;
 use self::tus::Uploads;
+use self::users::Users;
 use self::videos::Videos;
 use self::views::Views;
 
@@ -42,7 +46,18 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 /// A database backend: every table's repository, plus a liveness probe.
 pub(crate) trait Backend:
-    Files + Videos + Views + Images + Uploads + RefreshTokens + Outbox + RequestStats + Send + Sync
+    Files
+    + Videos
+    + Views
+    + Images
+    + Uploads
+    + RefreshTokens
+    + Outbox
+    + RequestStats
+    + Users
+    + Sessions
+    + Send
+    + Sync
 {
     /// Whether the database answers a trivial query, for readiness.
     fn ping(&self) -> BoxFuture<'_, bool>;
@@ -109,6 +124,16 @@ impl Db {
 
     /// The `request_stats_minute` and `request_stats_hour` tables.
     pub(crate) fn request_stats(&self) -> &dyn RequestStats {
+        &*self.0
+    }
+
+    /// The `users` table.
+    pub(crate) fn users(&self) -> &dyn Users {
+        &*self.0
+    }
+
+    /// The `sessions` table.
+    pub(crate) fn sessions(&self) -> &dyn Sessions {
         &*self.0
     }
 

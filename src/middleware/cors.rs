@@ -87,7 +87,13 @@ fn api_layer(config: &CorsConfig) -> CorsLayer {
     let credentials = AllowCredentials::predicate(move |origin, _| credentials && listed.contains(origin));
     let names = |list: &[&'static str]| list.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>();
     let mut allow = names(&TUS_REQUEST_HEADERS);
-    allow.extend([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("x-request-id")]);
+    // X-CSRF-Token: a listed origin with credentials sends the session's token (middleware/csrf.rs).
+    allow.extend([
+        header::CONTENT_TYPE,
+        header::AUTHORIZATION,
+        HeaderName::from_static("x-request-id"),
+        HeaderName::from_static(crate::middleware::csrf::HEADER),
+    ]);
     let mut expose = names(&TUS_RESPONSE_HEADERS);
     expose.extend([header::LOCATION, header::RETRY_AFTER, HeaderName::from_static("x-request-id")]);
     CorsLayer::new()

@@ -1,9 +1,9 @@
 //! Token-bucket rate limits per client address, one budget per class of request (governor's GCRA).
 //!
-//! The key is the client address from [`crate::client_ip`] (IPv6 by its /64). There are no
-//! accounts yet: when sign-in lands, a signed-in user's requests should be keyed by user id
-//! instead, so a shared address (an office NAT) does not share one budget; the `auth` class
-//! already covers `/api/auth/*` so the sign-in endpoints are strict from their first commit.
+//! The key is the client address from [`crate::client_ip`] (IPv6 by its /64). A signed-in
+//! user's requests should later be keyed by user id instead, so a shared address (an office NAT)
+//! does not share one budget; the `auth` class covers sign-in and sign-up (pages and API) and
+//! `/api/auth/*`.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -49,7 +49,10 @@ impl Class {
         let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
         if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             None
-        } else if under("/api/auth") {
+        } else if under("/api/auth")
+            || (method == Method::POST
+                && matches!(path, "/api/session" | "/api/users" | "/session" | "/signup"))
+        {
             Some(Self::Auth)
         } else if method == Method::POST && matches!(path, "/api/videos" | "/api/images" | "/api/uploads") {
             Some(Self::Upload)
@@ -195,6 +198,9 @@ mod tests {
         let get = Method::GET;
         assert_eq!(Class::of(&get, "/healthz"), None);
         assert_eq!(Class::of(&Method::POST, "/api/auth/sign-in"), Some(Class::Auth));
+        assert_eq!(Class::of(&Method::POST, "/api/session"), Some(Class::Auth));
+        assert_eq!(Class::of(&Method::POST, "/session"), Some(Class::Auth));
+        assert_eq!(Class::of(&Method::GET, "/api/me"), Some(Class::Page));
         assert_eq!(Class::of(&Method::POST, "/api/uploads"), Some(Class::Upload));
         assert_eq!(Class::of(&Method::PATCH, "/api/uploads/abc"), Some(Class::Page));
         assert_eq!(Class::of(&get, "/stream/abcdefgh"), Some(Class::Stream));

@@ -1,7 +1,9 @@
 //! HTTP routes, one module per area; each exports `router()` and the root merges them.
 
+pub(crate) mod account;
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod chrome;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod pages;

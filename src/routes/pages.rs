@@ -4,7 +4,7 @@ use askama::Template;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Version, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -29,8 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
 #[derive(Template)]
 #[template(path = "library.html")]
 struct LibraryPage {
-    stylesheet: String,
-    protocol: &'static str,
+    chrome: Chrome,
     videos: Vec<Card>,
     images: Vec<ImageCard>,
     page: u32,
@@ -61,7 +60,7 @@ struct PageQuery {
 async fn library(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
-    version: Version,
+    chrome: Chrome,
 ) -> Result<Html<String>, AppError> {
     let db = &state.db;
     let total = u32::try_from(db.videos().count().await?).unwrap_or(u32::MAX);
@@ -69,10 +68,8 @@ async fn library(
     let page = query.page.unwrap_or(1).clamp(1, pages);
     let videos = db.videos().list(PER_PAGE, u64::from(page - 1) * u64::from(PER_PAGE)).await?;
     let images = db.files().images(IMAGES).await?;
-    let Chrome { stylesheet, protocol } = Chrome::new(version);
     let page = LibraryPage {
-        stylesheet,
-        protocol,
+        chrome,
         videos: videos.iter().map(card).collect(),
         images: images
             .into_iter()
@@ -106,8 +103,7 @@ fn card(video: &Video) -> Card {
 #[derive(Template)]
 #[template(path = "watch.html")]
 struct WatchPage {
-    stylesheet: String,
-    protocol: &'static str,
+    chrome: Chrome,
     title: String,
     stream_url: String,
     mime: String,
@@ -124,7 +120,7 @@ struct WatchPage {
 async fn watch(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    version: Version,
+    chrome: Chrome,
     connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -135,10 +131,8 @@ async fn watch(
         .flatten()
         .collect::<Vec<_>>()
         .join(" + ");
-    let Chrome { stylesheet, protocol } = Chrome::new(version);
     let page = render(&WatchPage {
-        stylesheet,
-        protocol,
+        chrome,
         title: video.title.clone(),
         stream_url: video.stream_url(),
         mime: video.file.mime.clone(),
@@ -162,15 +156,13 @@ async fn watch(
 #[derive(Template)]
 #[template(path = "upload.html")]
 struct UploadPage {
-    stylesheet: String,
-    protocol: &'static str,
+    chrome: Chrome,
     media_dir: String,
 }
 
-async fn upload(State(state): State<AppState>, version: Version) -> Result<Html<String>, AppError> {
-    let Chrome { stylesheet, protocol } = Chrome::new(version);
+async fn upload(State(state): State<AppState>, chrome: Chrome) -> Result<Html<String>, AppError> {
     let media_dir = state.config.media_dirs.first().map(|d| d.display().to_string()).unwrap_or_default();
-    render(&UploadPage { stylesheet, protocol, media_dir })
+    render(&UploadPage { chrome, media_dir })
 }
 
 /// Renders a page template, a failure being a 500.

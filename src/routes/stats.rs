@@ -8,7 +8,6 @@ use askama::Template;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::Version;
 use axum::response::Html;
 use axum::routing::get;
 use serde::Deserialize;
@@ -41,8 +40,7 @@ struct WindowLink {
 #[derive(Template)]
 #[template(path = "stats.html")]
 struct ServerPage {
-    stylesheet: String,
-    protocol: &'static str,
+    chrome: Chrome,
     windows: Vec<WindowLink>,
     totals: Vec<(&'static str, String)>,
     requests_chart: String,
@@ -56,8 +54,7 @@ struct ServerPage {
 #[derive(Template)]
 #[template(path = "video_stats.html")]
 struct VideoPage {
-    stylesheet: String,
-    protocol: &'static str,
+    chrome: Chrome,
     id: String,
     title: String,
     windows: Vec<WindowLink>,
@@ -81,12 +78,11 @@ fn window(query: Result<Query<WindowQuery>, QueryRejection>) -> Result<Window, A
 async fn server(
     State(state): State<AppState>,
     query: Result<Query<WindowQuery>, QueryRejection>,
-    version: Version,
+    chrome: Chrome,
 ) -> Result<Html<String>, AppError> {
     gate(&state, "/stats".into())?;
     let window = window(query)?;
     let report = report::server(&state.db, window, crate::db::now_secs()).await?;
-    let Chrome { stylesheet, protocol } = Chrome::new(version);
     let total: u64 = report.statuses.iter().sum();
     let bytes: u64 = report.bytes.iter().flatten().sum();
     let by_protocol = |id, title: &str, what: &str, values: &[Vec<u64>; 3], unit| LineChart {
@@ -106,8 +102,7 @@ async fn server(
         dots: false,
     };
     let page = ServerPage {
-        stylesheet,
-        protocol,
+        chrome,
         windows: links(window),
         totals: vec![
             ("Requests", Unit::Count.format(total as f64)),
@@ -151,14 +146,13 @@ async fn video(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<WindowQuery>, QueryRejection>,
-    version: Version,
+    chrome: Chrome,
 ) -> Result<Html<String>, AppError> {
     gate(&state, format!("/videos/{id}/stats"))?;
     let window = window(query)?;
     let not_found = || AppError::NotFound(format!("/videos/{id}/stats"));
     let video = state.db.videos().find(&id).await?.ok_or_else(not_found)?;
     let report = crate::stats::video(&state.views, &state.db, &video, window, crate::db::now_secs()).await?;
-    let Chrome { stylesheet, protocol } = Chrome::new(version);
     let views_chart = LineChart {
         id: "views",
         title: format!("Views {}", per(window)),
@@ -191,8 +185,7 @@ async fn video(
         dots: true,
     };
     let page = VideoPage {
-        stylesheet,
-        protocol,
+        chrome,
         id: id.clone(),
         title: video.title.clone(),
         windows: links(window),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::routes::auth::json_body;
 use crate::state::AppState;
 
 /// `GET /__test/panic`, `GET /__test/slow`, `POST /__test/auth/pair`, `POST /__test/auth/sign`,
-/// `GET /__test/auth/claims`, `POST /__test/mail`.
+/// `GET /__test/auth/claims`, `POST /__test/mail`, any method on `/__test/method`.
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/__test/panic", get(panic))
@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/__test/auth/sign", post(sign))
         .route("/__test/auth/claims", get(claims))
         .route("/__test/mail", post(mail))
+        .route("/__test/method", any(method))
 }
 
 #[derive(Deserialize)]
@@ -83,6 +84,11 @@ async fn mail(
     tx.commit().await?;
     state.mail.wake();
     Ok(Json(json!({ "id": id })))
+}
+
+/// The method the route saw (after method override) and the body length it received intact.
+async fn method(method: axum::http::Method, body: Bytes) -> String {
+    format!("{method} {}", body.len())
 }
 
 async fn panic() -> &'static str {

@@ -54,6 +54,8 @@ async fn create(State(state): State<AppState>, request: Request) -> Result<Respo
                 })?;
                 titled = Some(title::parse(&String::from_utf8_lossy(&text)).ok_or_else(invalid)?);
             }
+            // The CSRF token of a signed-in form post, already checked by middleware/csrf.rs.
+            Some(crate::middleware::csrf::FIELD) => {}
             Some(name) => {
                 return Err(AppError::Unprocessable(format!(
                     "{}: unexpected or repeated field",

@@ -356,3 +356,38 @@ async fn chromium_draws_the_stats_pages() {
     assert_eq!(drawn["drawn"], 2, "{drawn}");
     browser.screenshot("stats-video.png").await;
 }
+
+/// Sign-up, the flash message, the header and sign-out through the forms in a real browser: its
+/// own `Origin`, `__Host-` cookie handling, the page CSP's `form-action` and method override.
+#[tokio::test]
+async fn chromium_signs_up_sees_the_flash_once_and_signs_out_through_the_forms() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_on_localhost().await;
+    let (flags, url) = printed_chrome_command(&app);
+    let mut browser = Browser::launch(binary, &flags, false).await;
+    browser.open(&format!("{url}signup")).await;
+    browser
+        .eval(
+            "document.querySelector('#email').value = 'ada@example.org';
+             document.querySelector('#display_name').value = 'Ada';
+             document.querySelector('#password').value = 'analytical engine';
+             document.querySelector('form.account-form button').click()",
+        )
+        .await;
+    browser.wait_for("location.pathname === '/account' && document.readyState === 'complete'").await;
+    let flash = browser.eval("document.querySelector('[role=status]').textContent").await;
+    assert_eq!(flash, "Welcome, Ada: your account is ready and you are signed in.");
+    assert_eq!(browser.eval("document.querySelector('nav.account a').textContent").await, "Ada");
+    assert_eq!(browser.eval("document.querySelectorAll('dd')[2].textContent").await, "admin");
+    // HttpOnly: the page's scripts never see the session cookie.
+    assert_eq!(browser.eval("document.cookie.includes('kino_session')").await, false);
+
+    browser.open(&format!("{url}account")).await;
+    assert_eq!(browser.eval("document.querySelector('[role=status]') === null").await, true, "shown once");
+    browser.eval("document.querySelector('form[action=\"/session\"] button').click()").await;
+    browser.wait_for("location.pathname === '/' && document.querySelector('[role=status]') !== null").await;
+    assert_eq!(browser.eval("document.querySelector('[role=status]').textContent").await, "Signed out.");
+    assert_eq!(browser.eval("document.querySelector('nav.account a').textContent").await, "Sign in");
+    browser.open(&format!("{url}account")).await;
+    assert_eq!(browser.eval("location.pathname").await, "/signin", "signed out for good");
+}

@@ -1,6 +1,7 @@
 //! The integration tests: the real server on port 0, driven by real HTTP/1.1, HTTP/2 and HTTP/3
 //! clients, and the real `kino` binary for the command line.
 
+mod accounts;
 mod architecture;
 mod auth;
 mod browser;

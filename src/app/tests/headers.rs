@@ -157,7 +157,14 @@ async fn a_listed_origin_may_upload_with_tus_and_read_its_headers() {
             "{method}"
         );
         let allowed = list(&answer, "access-control-allow-headers");
-        for name in ["tus-resumable", "upload-length", "upload-metadata", "upload-offset", "content-type"] {
+        for name in [
+            "tus-resumable",
+            "upload-length",
+            "upload-metadata",
+            "upload-offset",
+            "content-type",
+            "x-csrf-token",
+        ] {
             assert!(allowed.contains(&name.to_owned()), "{name} not allowed: {allowed:?}");
         }
         assert_eq!(answer.header("x-content-type-options"), "nosniff");

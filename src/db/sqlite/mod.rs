@@ -6,7 +6,9 @@ mod images;
 mod outbox;
 mod refresh_tokens;
 mod request_stats;
+mod sessions;
 mod tus;
+mod users;
 mod videos;
 mod views;
 

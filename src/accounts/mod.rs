@@ -1,0 +1,338 @@
+//! Accounts: users, roles and passwords (argon2id), and who is signed in on a request.
+//!
+//! [`Accounts`] is the one service the routes, the CLI and (after the merge) the token endpoint
+//! call: [`Accounts::sign_up`], [`Accounts::authenticate`], [`Accounts::get`]. The session keeps
+//! only the user id ([`session`]); the extractors [`CurrentUser`] and [`MaybeUser`] turn it
+//! back into a [`User`] per request.
+
+pub(crate) mod password;
+pub(crate) mod session;
+pub(crate) mod store;
+
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use self::password::Hasher;
+pub(crate) use self::session::{CurrentUser, MaybeUser};
+use crate::db::Db;
+use crate::db::users::{NewUser, UserRow};
+use crate::error::AppError;
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// Everything, including other people's media; the first account is one.
+    Admin,
+    /// May upload (and, in part 2, edit and delete their own uploads).
+    Uploader,
+    /// May watch; every account made by sign-up after the first.
+    Viewer,
+}
+
+impl Role {
+    /// The name stored in the database and shown in the API.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Uploader => "uploader",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "admin" => Ok(Self::Admin),
+            "uploader" => Ok(Self::Uploader),
+            "viewer" => Ok(Self::Viewer),
+            other => Err(format!("{other:?} is not a role: admin, uploader or viewer")),
+        }
+    }
+}
+
+/// A signed-up person, as the rest of kino sees them (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct User {
+    /// Random short id.
+    pub(crate) id: String,
+    /// The sign-in email.
+    pub(crate) email: String,
+    /// The name shown in the header.
+    pub(crate) display_name: String,
+    /// What they may do.
+    pub(crate) role: Role,
+    /// Whether the email address was verified (mail lands with the authkit work).
+    pub(crate) email_verified: bool,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = anyhow::Error;
+
+    fn try_from(row: UserRow) -> anyhow::Result<Self> {
+        // The CHECK constraint keeps the column to the three names: anything else is a bug.
+        let role = row.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        Ok(Self {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            role,
+            email_verified: row.email_verified_at.is_some(),
+        })
+    }
+}
+
+/// Why an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AccountError {
+    /// The email belongs to an account already.
+    #[error("email: an account with this address exists already; sign in instead")]
+    EmailTaken,
+    /// A field is invalid: `field: reason`.
+    #[error("{0}")]
+    Invalid(String),
+    /// Unknown email or wrong password: one message for both, so it tells nothing.
+    #[error("wrong email or password")]
+    WrongCredentials,
+    /// The database or the hashing pool failed.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(error).context("database"))
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::EmailTaken => AppError::Conflict(error.to_string()),
+            AccountError::Invalid(message) => AppError::Unprocessable(message),
+            AccountError::WrongCredentials => AppError::Unauthorized(error.to_string()),
+            AccountError::Internal(cause) => AppError::Internal(cause),
+        }
+    }
+}
+
+/// Longest display name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// Longest email (RFC 5321's path limit).
+const MAX_EMAIL_CHARS: usize = 254;
+/// Password hashes computed at once: each holds 19 MiB and a blocking thread for ~50 ms, so a
+/// burst of sign-ins queues here instead of taking the memory of hundreds.
+const CONCURRENT_HASHES: usize = 4;
+
+/// The accounts service: sign-up, sign-in, lookups, roles.
+#[derive(Debug)]
+pub(crate) struct Accounts {
+    db: Db,
+    hasher: Hasher,
+    hashing: Semaphore,
+    /// A hash of nothing anyone knows, verified when the email is unknown so that answer takes
+    /// as long as a wrong password.
+    decoy: OnceLock<String>,
+}
+
+impl Accounts {
+    /// The service over `db`, hashing with OWASP's argon2id parameters.
+    pub(crate) fn new(db: Db) -> Self {
+        Self::with_hasher(db, Hasher::default())
+    }
+
+    /// The service with other hashing parameters.
+    pub(crate) fn with_hasher(db: Db, hasher: Hasher) -> Self {
+        Self { db, hasher, hashing: Semaphore::new(CONCURRENT_HASHES), decoy: OnceLock::new() }
+    }
+
+    /// Creates an account. `role: None` applies the first-account rule: the first account is
+    /// admin, later ones viewers.
+    pub(crate) async fn sign_up(
+        self: &Arc<Self>,
+        email: &str,
+        password: &str,
+        display_name: Option<&str>,
+        role: Option<Role>,
+    ) -> Result<User, AccountError> {
+        let email = parse_email(email)?;
+        password::check_strength(password, email)
+            .map_err(|e| AccountError::Invalid(format!("password: {e}")))?;
+        let name = parse_name(display_name, email)?;
+        let hash = self.hash(password).await?;
+        let id = crate::id::random_id::<9>();
+        let row = NewUser {
+            id: &id,
+            email,
+            display_name: &name,
+            password_hash: &hash,
+            role: role.map(Role::as_str),
+            created_at: crate::db::now_secs(),
+        };
+        let row = self.db.users().insert(&row).await?.ok_or(AccountError::EmailTaken)?;
+        Ok(User::try_from(row)?)
+    }
+
+    /// The account with this email and password. Unknown emails cost a hash verification too,
+    /// and both failures read the same. A hash made with other parameters is redone.
+    pub(crate) async fn authenticate(
+        self: &Arc<Self>,
+        email: &str,
+        password: &str,
+    ) -> Result<User, AccountError> {
+        let row = self.db.users().find_by_email(email.trim()).await?;
+        let Some(row) = row else {
+            let this = self.clone();
+            let password = password.to_owned();
+            self.blocking(move || {
+                let decoy = this.decoy.get_or_init(|| this.hasher.hash(&crate::id::random_id::<16>()));
+                this.hasher.verify(&password, decoy)
+            })
+            .await?;
+            return Err(AccountError::WrongCredentials);
+        };
+        let (hasher, phc, given) = (self.hasher.clone(), row.password_hash.clone(), password.to_owned());
+        if !self.blocking(move || hasher.verify(&given, &phc)).await? {
+            return Err(AccountError::WrongCredentials);
+        }
+        if self.hasher.needs_rehash(&row.password_hash) {
+            let hash = self.hash(password).await?;
+            // The sign-in stands whether or not the new hash is written; the next one retries.
+            if let Err(error) = self.db.users().set_password_hash(&row.id, &hash).await {
+                tracing::warn!(error = %error, "rehashing a password failed");
+            }
+        }
+        Ok(User::try_from(row)?)
+    }
+
+    /// The account with this id.
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<User>, AccountError> {
+        match self.db.users().find(id).await? {
+            Some(row) => Ok(Some(User::try_from(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Gives the account with this email another role; `false` when there is no such account.
+    pub(crate) async fn set_role(&self, email: &str, role: Role) -> Result<bool, AccountError> {
+        Ok(self.db.users().set_role(email.trim(), role.as_str()).await?)
+    }
+
+    async fn hash(self: &Arc<Self>, password: &str) -> Result<String, AccountError> {
+        let (hasher, password) = (self.hasher.clone(), password.to_owned());
+        self.blocking(move || hasher.hash(&password)).await
+    }
+
+    /// Runs a hash computation on the blocking pool, at most [`CONCURRENT_HASHES`] at once.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let _permit = self.hashing.acquire().await.map_err(|e| anyhow::anyhow!("hashing closed: {e}"))?;
+        Ok(tokio::task::spawn_blocking(work).await.map_err(|e| anyhow::anyhow!("hashing panicked: {e}"))?)
+    }
+}
+
+/// A trimmed email with one `@`, something on both sides and a dot in the domain; the real
+/// proof is the verification mail.
+fn parse_email(email: &str) -> Result<&str, AccountError> {
+    let email = email.trim();
+    let invalid = |why: &str| AccountError::Invalid(format!("email: {why}"));
+    if email.is_empty() {
+        return Err(invalid("required"));
+    }
+    if email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(invalid("must be at most 254 characters"));
+    }
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(email)
+        }
+        _ => Err(invalid("is not an address like name@example.org")),
+    }
+}
+
+/// The display name given, trimmed, or the email's local part when none is.
+fn parse_name(name: Option<&str>, email: &str) -> Result<String, AccountError> {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or(email));
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(AccountError::Invalid(format!(
+            "display_name: must be 1 to {MAX_NAME_CHARS} characters without control characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn accounts(dir: &std::path::Path, hasher: Hasher) -> Arc<Accounts> {
+        Arc::new(Accounts::with_hasher(Db::open(dir).await.unwrap(), hasher))
+    }
+
+    #[tokio::test]
+    async fn sign_in_rehashes_a_password_hashed_with_old_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = accounts(dir.path(), Hasher::new(argon2::Params::new(1024, 1, 1, None).unwrap())).await;
+        let user = old.sign_up("ada@example.org", "analytical engine", None, None).await.unwrap();
+        let stored = |a: &Arc<Accounts>| {
+            let (db, id) = (a.db.clone(), user.id.clone());
+            async move { db.users().find(&id).await.unwrap().unwrap().password_hash }
+        };
+        assert!(stored(&old).await.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+
+        let current = Arc::new(Accounts::new(old.db.clone()));
+        assert!(matches!(
+            current.authenticate("ada@example.org", "analytical engin").await,
+            Err(AccountError::WrongCredentials)
+        ));
+        assert!(
+            stored(&current).await.starts_with("$argon2id$v=19$m=1024,"),
+            "no rehash on a wrong password"
+        );
+        assert_eq!(current.authenticate("ADA@example.org", "analytical engine").await.unwrap(), user);
+        let rehashed = stored(&current).await;
+        assert!(rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{rehashed}");
+        assert_eq!(current.authenticate("ada@example.org", "analytical engine").await.unwrap().id, user.id);
+    }
+
+    #[tokio::test]
+    async fn the_first_account_is_admin_and_emails_are_unique_in_any_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts =
+            accounts(dir.path(), Hasher::new(argon2::Params::new(1024, 1, 1, None).unwrap())).await;
+        let first =
+            accounts.sign_up(" first@example.org ", "first password", Some("First"), None).await.unwrap();
+        assert_eq!(
+            (first.role, first.email.as_str(), first.display_name.as_str()),
+            (Role::Admin, "first@example.org", "First")
+        );
+        let second = accounts.sign_up("second@example.org", "second password", None, None).await.unwrap();
+        assert_eq!((second.role, second.display_name.as_str()), (Role::Viewer, "second"));
+        let again = accounts.sign_up("FIRST@example.org", "another password", None, None).await;
+        assert!(matches!(again, Err(AccountError::EmailTaken)), "{again:?}");
+        for bad in ["", "no-at-sign", "a@nodot", "a b@example.org", "@example.org"] {
+            let error = accounts.sign_up(bad, "a fine password", None, None).await.unwrap_err();
+            assert!(error.to_string().starts_with("email: "), "{bad:?}: {error}");
+        }
+        assert!(accounts.set_role("Second@example.org", Role::Uploader).await.unwrap());
+        assert_eq!(accounts.get(&second.id).await.unwrap().unwrap().role, Role::Uploader);
+        assert!(!accounts.set_role("nobody@example.org", Role::Admin).await.unwrap());
+    }
+}
