@@ -6,9 +6,9 @@ use axum::extract::FromRef;
 use axum::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Tokens;
 use crate::accounts::Accounts;
 use crate::accounts::store::DbStore;
+use crate::auth::Tokens;
 use crate::config::Config;
 use crate::db::Db;
 use crate::images::ImageService;

@@ -12,5 +12,5 @@ pub(crate) mod panic;
 pub(crate) mod rate_limit;
 pub(crate) mod request_id;
 pub(crate) mod security_headers;
-pub(crate) mod small_body;
 pub(crate) mod session;
+pub(crate) mod small_body;
