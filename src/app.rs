@@ -215,7 +215,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_idle_timeout))
         .map_request(|request: Request<TimeoutBody<Body>>| request.map(Body::new));
 
+    // `Router::layer` runs once a route is chosen, so only there is its template known.
     let routed = routes
+        .layer(from_fn(middleware::access_log::mark_route))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());

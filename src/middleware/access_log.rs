@@ -32,8 +32,7 @@ pub(crate) async fn log(State(state): State<AppState>, request: Request, next: N
     let entry = Entry {
         method: request.method().clone(),
         path: request.uri().path().to_owned(),
-        // The template (`/stream/{id}`), not the path: the statistics' keys stay few.
-        route: request.extensions().get::<MatchedPath>().cloned(),
+        route: None,
         version: request.version(),
         remote: request.extensions().get::<ConnectionInfo>().map(|c| c.remote),
         request_id: request
@@ -53,9 +52,23 @@ pub(crate) async fn log(State(state): State<AppState>, request: Request, next: N
     let response = next.run(request).await;
     let status = response.status();
     let views = response.extensions().get::<ViewTally>().cloned();
+    // The template (`/stream/{id}`), not the path: the statistics' keys stay few.
+    let route = response.extensions().get::<MatchedPath>().cloned();
     let stream = (class == RouteClass::Media && status.is_success()).then(|| state.stats.stream_started());
-    let entry = Entry { status, views, _stream: stream, ..entry };
+    let entry = Entry { status, views, route, _stream: stream, ..entry };
     response.map(|body| Body::new(LoggedBody { inner: body, bytes: 0, entry: Some(entry) }))
+}
+
+/// Hands the route template the router matched on to the access log, on the response: the log
+/// runs outside the routing (method override must run before a route is picked, `app::router`),
+/// where the request never carries it.
+pub(crate) async fn mark_route(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
 }
 
 struct Entry {
