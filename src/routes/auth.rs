@@ -1,4 +1,5 @@
-//! API tokens: `POST /api/auth/refresh` (rotate a refresh token), `POST /api/auth/logout`.
+//! API tokens: `POST /api/auth/token` (a password for a pair), `POST /api/auth/refresh` (rotate a
+//! refresh token), `POST /api/auth/logout`.
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -11,9 +12,20 @@ use crate::auth::TokenPair;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// `POST /api/auth/refresh`, `POST /api/auth/logout`.
+/// `POST /api/auth/token`, `POST /api/auth/refresh`, `POST /api/auth/logout`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/auth/refresh", post(refresh)).route("/api/auth/logout", post(logout))
+    Router::new()
+        .route("/api/auth/token", post(token))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+}
+
+/// `POST /api/auth/token`'s body: the account's sign-in email and password.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    email: String,
+    password: String,
 }
 
 /// The body both endpoints take.
@@ -31,6 +43,17 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Ap
         Err(JsonRejection::JsonDataError(e)) => Err(AppError::Unprocessable(e.body_text())),
         Err(e) => Err(AppError::BadRequest(e.body_text())),
     }
+}
+
+/// A pair for an email and password; an unknown email and a wrong password get the same 401
+/// after the same work (`Accounts::authenticate`). The `auth` rate budget guards it.
+async fn token(
+    State(state): State<AppState>,
+    body: Result<Json<PasswordBody>, JsonRejection>,
+) -> Result<Json<TokenPair>, AppError> {
+    let body = json_body(body)?;
+    let user = state.accounts.authenticate(&body.email, &body.password).await?;
+    Ok(Json(state.tokens.issue_pair(&user.id).await?))
 }
 
 /// A new pair for a refresh token, which is used up; a used one revokes its family (401).

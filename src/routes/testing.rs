@@ -37,7 +37,7 @@ struct PairFor {
     user_id: String,
 }
 
-/// A sign-in's token pair for a user id, as `/api/auth/token` will issue after a password.
+/// A token pair for a user id with no account behind it, as `/api/auth/token` issues after a password.
 async fn pair(
     State(state): State<AppState>,
     body: Result<Json<PairFor>, JsonRejection>,

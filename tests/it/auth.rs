@@ -251,3 +251,34 @@ async fn every_forged_expired_or_foreign_token_is_a_401_in_json_and_no_key_sourc
 async fn claims_of(app: &TestApp, protocol: Protocol, token: &str) -> crate::snapshot::Snapshot {
     protected(app, protocol, Some(&format!("Bearer {token}"))).await
 }
+
+#[tokio::test]
+async fn a_password_gets_a_pair_whose_access_token_names_the_account() {
+    let app = spawn_app().await;
+    let account = json!({ "email": "ada@example.org", "password": "analytical engine" });
+    let (status, signed_up) = post(&app, Protocol::Http1, "/api/users", &account).await;
+    assert_eq!(status, 201, "{signed_up}");
+    let id = signed_up["user"]["id"].as_str().unwrap().to_owned();
+    for protocol in ALL_PROTOCOLS {
+        // Emails are compared without case.
+        let body = json!({ "email": "ADA@example.org", "password": "analytical engine" });
+        let (status, pair) = post(&app, protocol, "/api/auth/token", &body).await;
+        assert_eq!(status, 200, "{protocol:?}: {pair}");
+        let bearer = format!("Bearer {}", pair["access_token"].as_str().unwrap());
+        let me = protected(&app, protocol, Some(&bearer)).await;
+        assert_eq!(me.status, 200, "{protocol:?}");
+        assert_eq!(serde_json::from_slice::<Value>(&me.body).unwrap()["sub"], id.as_str());
+        assert_eq!(refresh(&app, protocol, &pair["refresh_token"]).await.0, 200, "{protocol:?}");
+        for (email, password) in
+            [("ada@example.org", "the wrong password"), ("nobody@example.org", "analytical engine")]
+        {
+            let body = json!({ "email": email, "password": password });
+            let (status, refused) = post(&app, protocol, "/api/auth/token", &body).await;
+            assert_eq!(status, 401, "{protocol:?} {email}: {refused}");
+            assert_eq!(refused["error"]["message"], "wrong email or password", "{refused}");
+        }
+    }
+    let (status, refused) =
+        post(&app, Protocol::Http1, "/api/auth/token", &json!({ "email": "x@y.z" })).await;
+    assert_eq!(status, 422, "a body without a password: {refused}");
+}
