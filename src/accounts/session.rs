@@ -57,12 +57,10 @@ where
         if let Some(known) = parts.extensions.get::<MaybeUser>() {
             return Ok(known.clone());
         }
-        // ── BEARER TOKENS GO HERE ──────────────────────────────────────────────────────────
-        // After the merge with authkit, an `Authorization: Bearer <access token>` is checked
-        // here first (src/auth/jwt.rs) and its `sub` looked up with `Accounts::get`; a request
-        // with a bearer token does not read the session (and is not CSRF-checked, see
-        // middleware/csrf.rs). Until then only the session signs a request in.
-        // ───────────────────────────────────────────────────────────────────────────────────
+        // Next (issue 13): an `Authorization: Bearer` access token is checked here first
+        // (`auth::BearerClaims`) and its `sub` looked up with `Accounts::get`; such a request
+        // does not read the session (and is not CSRF-checked, see middleware/csrf.rs). Until
+        // then only the session signs a request in.
         let user = match parts.extensions.get::<Session>().cloned() {
             Some(session) => match session.get::<String>(USER_ID).await? {
                 // An account deleted since sign-in simply signs nobody in.

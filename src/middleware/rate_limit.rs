@@ -46,7 +46,10 @@ impl Class {
     /// The class of a request by its method and path; `None` for health probes and metrics,
     /// which monitoring polls and which cost nothing.
     pub(crate) fn of(method: &Method, path: &str) -> Option<Self> {
-        let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+        // Per request: a prefix match without building `{prefix}/` strings.
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
         if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             None
         } else if under("/api/auth")
