@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use self::password::Hasher;
-pub(crate) use self::session::{CurrentUser, MaybeUser};
+pub(crate) use self::session::{CurrentUser, MaybeUser, Uploader};
 use crate::db::Db;
 use crate::db::users::{NewUser, UserRow};
 use crate::error::AppError;
@@ -69,6 +69,19 @@ pub(crate) struct User {
     pub(crate) role: Role,
     /// Whether the email address was verified (mail lands with the authkit work).
     pub(crate) email_verified: bool,
+}
+
+impl User {
+    /// Whether they may upload: uploaders and admins.
+    pub(crate) fn may_upload(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Uploader)
+    }
+
+    /// Whether they may edit or delete something owned by `owner`: its owner, or an admin. Media
+    /// owned by no one (found in the media roots) is the admins' alone.
+    pub(crate) fn may_manage(&self, owner: Option<&str>) -> bool {
+        self.role == Role::Admin || owner == Some(self.id.as_str())
+    }
 }
 
 impl TryFrom<UserRow> for User {

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use tower_sessions_core::Session;
 
 use super::{Accounts, User};
+use crate::auth::{BearerClaims, Tokens};
 use crate::error::AppError;
 
 /// The session key of the signed-in user's id.
@@ -45,10 +47,16 @@ pub(crate) struct CurrentUser(pub(crate) User);
 #[derive(Debug, Clone)]
 pub(crate) struct MaybeUser(pub(crate) Option<User>);
 
+/// A signed-in user who may upload (uploader or admin): 401 when nobody is signed in, 403 for a
+/// viewer.
+#[derive(Debug, Clone)]
+pub(crate) struct Uploader(pub(crate) User);
+
 impl<S> FromRequestParts<S> for MaybeUser
 where
     S: Send + Sync,
     Arc<Accounts>: FromRef<S>,
+    Arc<Tokens>: FromRef<S>,
 {
     type Rejection = AppError;
 
@@ -57,17 +65,25 @@ where
         if let Some(known) = parts.extensions.get::<MaybeUser>() {
             return Ok(known.clone());
         }
-        // Next (issue 13): an `Authorization: Bearer` access token is checked here first
-        // (`auth::BearerClaims`) and its `sub` looked up with `Accounts::get`; such a request
-        // does not read the session (and is not CSRF-checked, see middleware/csrf.rs). Until
-        // then only the session signs a request in.
-        let user = match parts.extensions.get::<Session>().cloned() {
-            Some(session) => match session.get::<String>(USER_ID).await? {
-                // An account deleted since sign-in simply signs nobody in.
-                Some(id) => Arc::<Accounts>::from_ref(state).get(&id).await?,
+        let accounts = Arc::<Accounts>::from_ref(state);
+        // A bearer token speaks for the request on its own: the session is not read (and such a
+        // request is not CSRF-checked, middleware/csrf.rs). A bad token is a 401, never a quiet
+        // fall back to anonymous, so a client learns its token needs refreshing.
+        let user = if parts.headers.contains_key(AUTHORIZATION) {
+            let BearerClaims(claims) = BearerClaims::from_request_parts(parts, state).await?;
+            // A token outlives nothing: an account deleted since it was issued signs nobody in.
+            Some(accounts.get(&claims.sub).await?.ok_or_else(|| {
+                AppError::Unauthorized("the token's account no longer exists; sign in again".into())
+            })?)
+        } else {
+            match parts.extensions.get::<Session>().cloned() {
+                Some(session) => match session.get::<String>(USER_ID).await? {
+                    // An account deleted since sign-in simply signs nobody in.
+                    Some(id) => accounts.get(&id).await?,
+                    None => None,
+                },
                 None => None,
-            },
-            None => None,
+            }
         };
         let found = MaybeUser(user);
         parts.extensions.insert(found.clone());
@@ -79,6 +95,7 @@ impl<S> FromRequestParts<S> for CurrentUser
 where
     S: Send + Sync,
     Arc<Accounts>: FromRef<S>,
+    Arc<Tokens>: FromRef<S>,
 {
     type Rejection = AppError;
 
@@ -87,5 +104,24 @@ where
             MaybeUser(Some(user)) => Ok(Self(user)),
             MaybeUser(None) => Err(AppError::Unauthorized("sign in first: this needs an account".into())),
         }
+    }
+}
+
+impl<S> FromRequestParts<S> for Uploader
+where
+    S: Send + Sync,
+    Arc<Accounts>: FromRef<S>,
+    Arc<Tokens>: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        if !user.may_upload() {
+            return Err(AppError::Forbidden(
+                "uploading needs the uploader role; ask an admin (kino user role)".into(),
+            ));
+        }
+        Ok(Self(user))
     }
 }

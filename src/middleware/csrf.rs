@@ -5,7 +5,7 @@
 //!
 //! Requests without a live session are not checked. CSRF borrows the authority a browser
 //! attaches by itself, and the only such authority kino has is the session cookie: an anonymous
-//! upload, a tus client or (after the merge) a bearer-token client has nothing a forged request
+//! upload, a tus client or a bearer-token client has nothing a forged request
 //! could borrow, and a check would only break them. A cookie that names no live session (signed
 //! out, expired) carries no authority either, so it counts as none.
 
@@ -49,7 +49,13 @@ pub(crate) async fn protect(
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    if is_safe(request.method()) || !has_cookie(request.headers(), is_secure(&request)) {
+    // A request with `Authorization` is signed in by its token alone (`accounts::MaybeUser`
+    // ignores the session then): a browser never attaches a token by itself, and no page can
+    // set that header without a CORS preflight only the operator's listed origins pass.
+    if is_safe(request.method())
+        || request.headers().contains_key(header::AUTHORIZATION)
+        || !has_cookie(request.headers(), is_secure(&request))
+    {
         return Ok(next.run(request).await);
     }
     let Some(session) = request.extensions().get::<Session>().cloned() else {
