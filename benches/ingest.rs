@@ -89,6 +89,8 @@ fn uploads(c: &mut Criterion) {
         tokio::spawn(server.run(std::future::pending()));
         (addresses.0, addresses.1, ca)
     });
+    // Uploads need an uploader; the first account of a fresh server is an admin.
+    let auth = runtime.block_on(kino_test_support::first_account_token(http));
     // A valid MP4 head (so the upload is accepted) followed by a large `free` box.
     let head = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-h264.mp4")).unwrap();
     let tls = |builder: reqwest::ClientBuilder| {
@@ -134,6 +136,7 @@ fn uploads(c: &mut Criterion) {
                 let request = client
                     .post(&url)
                     .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                    .header("authorization", &auth)
                     .body(body);
                 async move {
                     let response = request.send().await.unwrap();

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Uploader;
 use crate::db::images::ImageRow;
 use crate::error::{AppError, excerpt};
 use crate::images::{DEFAULT_QUALITY, Fit, ImageError, OutputFormat, Rendition, VARIANT_WIDTHS};
@@ -71,7 +72,12 @@ fn image_json(row: &ImageRow) -> ImageJson {
     }
 }
 
-async fn upload(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+/// Only an uploader may: the extractor answers 401 or 403 before a byte of the body is read.
+async fn upload(
+    State(state): State<AppState>,
+    Uploader(_uploader): Uploader,
+    request: Request,
+) -> Result<Response, AppError> {
     let limits = state.images.limits();
     let mut form = upload::form(request, &state.config.limits, limits.max_bytes)?;
     let mut data: Option<Bytes> = None;

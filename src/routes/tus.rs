@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::accounts::Uploader;
 use crate::db::tus::TusUpload;
 use crate::error::AppError;
 use crate::ingest::body;
@@ -73,7 +74,13 @@ fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppErro
 }
 
 /// creation (+ creation-with-upload when a body comes along).
-async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+/// Every request but OPTIONS needs an uploader (401 or 403 before the version check or the body).
+async fn create(
+    State(state): State<AppState>,
+    Uploader(_uploader): Uploader,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
     check_version(&headers)?;
     let length = number(&headers, &UPLOAD_LENGTH).and_then(|n| {
         n.ok_or_else(|| {
@@ -116,6 +123,7 @@ async fn find(state: &AppState, id: &str) -> Result<TusUpload, AppError> {
 /// Where an upload stands.
 async fn status(
     State(state): State<AppState>,
+    Uploader(_uploader): Uploader,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -138,6 +146,7 @@ async fn status(
 /// The core of the protocol: append at an offset.
 async fn append(
     State(state): State<AppState>,
+    Uploader(_uploader): Uploader,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -187,6 +196,7 @@ async fn write(
 /// termination.
 async fn terminate(
     State(state): State<AppState>,
+    Uploader(_uploader): Uploader,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use kino_test_support::H3Client;
-pub use kino_test_support::rss_bytes;
+pub use kino_test_support::{first_account_token, rss_bytes};
 
 /// Every test gives up after this long instead of hanging CI.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -28,6 +28,8 @@ pub struct TestApp {
     _tempdir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The `Authorization` value of [`TestApp::uploader`], made at its first call.
+    uploader: tokio::sync::OnceCell<String>,
 }
 
 /// A client that shows responses as sent: no transparent decompression (tests check
@@ -71,6 +73,7 @@ pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
         _tempdir: None,
         stop: Some(stop),
         task: None,
+        uploader: tokio::sync::OnceCell::new(),
     };
     let task = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -95,6 +98,7 @@ impl TestApp {
             _tempdir: None,
             stop: None,
             task: None,
+            uploader: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -151,6 +155,13 @@ impl TestApp {
     /// An HTTP/3 connection that trusts the generated CA.
     pub async fn h3(&self) -> H3Client {
         H3Client::connect(self.https, &self.ca_pem).await.expect("HTTP/3 connects")
+    }
+
+    /// `Bearer <access token>` of an account that may upload, for the `Authorization` header
+    /// of uploads. The account is signed up at the first call, so it is the server's first
+    /// (an admin) as long as the test signs nobody up before.
+    pub async fn uploader(&self) -> &str {
+        self.uploader.get_or_init(|| first_account_token(self.http)).await
     }
 
     /// Asks the server to shut down gracefully and waits until `run` returns.

@@ -17,7 +17,14 @@ pub(crate) fn sample(name: &str) -> Vec<u8> {
 pub(crate) async fn upload(app: &TestApp, bytes: Vec<u8>) -> (u16, Value) {
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(bytes).file_name("x.jpg"));
-    let response = app.h2().post(app.tls_url("/api/images")).multipart(form).send().await.unwrap();
+    let response = app
+        .h2()
+        .post(app.tls_url("/api/images"))
+        .header("authorization", app.uploader().await)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -78,6 +78,7 @@ async fn the_upload_form_posts_to_the_api_and_lands_on_the_watch_page() {
     let response = client
         .post(app.tls_url("/api/videos"))
         .header("accept", "text/html")
+        .header("authorization", app.uploader().await)
         .multipart(form)
         .send()
         .await

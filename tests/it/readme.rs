@@ -156,3 +156,34 @@ async fn curl_lines_in_the_readme_work_as_printed() {
     }
     assert!(ran >= 2, "ran {ran} curl lines");
 }
+
+#[tokio::test]
+async fn the_upload_commands_work_as_printed() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("\n!!! SKIPPED: curl is not installed !!!\n");
+        return;
+    }
+    let app = spawn_like_cargo_run().await;
+    let text = readme();
+    let section = text.split("**Uploads need an uploader**").nth(1).expect("the uploads paragraph");
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("its commands");
+    assert!(block.contains("/api/auth/token") && block.contains("/api/videos"), "{block}");
+    // The account the README's `kino user add` line makes, made over the API here.
+    let account = serde_json::json!({"email": "you@example.org", "password": "a long passphrase"});
+    let signed_up = app.plain().post(app.plain_url("/api/users")).json(&account).send().await.unwrap();
+    assert_eq!(signed_up.status(), 201);
+    let script = localised(block, &app);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let video: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(video["stream_url"].as_str().is_some_and(|u| u.starts_with("/stream/")), "{video}");
+}

@@ -28,7 +28,12 @@ async fn create(app: &TestApp, protocol: Protocol, length: usize, title: &str) -
             protocol,
             Method::POST,
             "/api/uploads",
-            &[TUS, ("upload-length", &length.to_string()), ("upload-metadata", &metadata)],
+            &[
+                TUS,
+                ("upload-length", &length.to_string()),
+                ("upload-metadata", &metadata),
+                ("authorization", app.uploader().await),
+            ],
         )
         .await;
     assert_eq!(created.status, 201, "{created:?}");
@@ -47,13 +52,15 @@ async fn patch(
     extra: &[(&str, &str)],
 ) -> Snapshot {
     let offset = offset.to_string();
-    let mut headers = vec![TUS, OCTETS, ("upload-offset", offset.as_str())];
+    let mut headers =
+        vec![TUS, OCTETS, ("upload-offset", offset.as_str()), ("authorization", app.uploader().await)];
     headers.extend_from_slice(extra);
     app.send(protocol, Method::PATCH, url, &headers, Bytes::copy_from_slice(bytes)).await
 }
 
 async fn offset(app: &TestApp, url: &str) -> Option<u64> {
-    let head = app.fetch(Protocol::Http2, Method::HEAD, url, &[TUS]).await;
+    let head =
+        app.fetch(Protocol::Http2, Method::HEAD, url, &[TUS, ("authorization", app.uploader().await)]).await;
     (head.status == 200).then(|| {
         assert_eq!(head.header("cache-control"), Some("no-store"));
         head.header("upload-offset").unwrap().parse().unwrap()
@@ -113,8 +120,9 @@ async fn an_interrupted_patch_keeps_what_arrived_and_resumes_from_there() {
     {
         use tokio::io::AsyncWriteExt;
         let mut socket = tokio::net::TcpStream::connect(app.http).await.unwrap();
+        let auth = app.uploader().await;
         let head = format!(
-            "PATCH {url} HTTP/1.1\r\nHost: kino\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {}\r\n\r\n",
+            "PATCH {url} HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {}\r\n\r\n",
             clip.len()
         );
         socket.write_all(head.as_bytes()).await.unwrap();
@@ -178,17 +186,25 @@ async fn checksums_are_verified_and_a_mismatch_is_460() {
 async fn offsets_lengths_versions_and_types_are_enforced() {
     let app = spawn_app_with(|c| c.limits.max_upload_bytes = 1 << 20).await;
     let url = create(&app, Protocol::Http2, 1000, "Rules").await;
+    let auth = ("authorization", app.uploader().await);
     let wrong_offset = patch(&app, Protocol::Http2, &url, 10, b"0123456789", &[]).await;
     assert_eq!(wrong_offset.status, 409);
     let too_long = patch(&app, Protocol::Http2, &url, 0, &[7u8; 1001], &[]).await;
     assert_eq!(too_long.status, 413);
-    let over_limit =
-        app.fetch(Protocol::Http2, Method::POST, "/api/uploads", &[TUS, ("upload-length", "2000000")]).await;
+    let over_limit = app
+        .fetch(Protocol::Http2, Method::POST, "/api/uploads", &[TUS, auth, ("upload-length", "2000000")])
+        .await;
     assert_eq!(over_limit.status, 413);
-    let no_version = app.fetch(Protocol::Http2, Method::HEAD, &url, &[]).await;
+    let no_version = app.fetch(Protocol::Http2, Method::HEAD, &url, &[auth]).await;
     assert_eq!((no_version.status.as_u16(), no_version.header("tus-version")), (412, Some("1.0.0")));
     let wrong_type = app
-        .send(Protocol::Http2, Method::PATCH, &url, &[TUS, ("upload-offset", "0")], Bytes::from_static(b"x"))
+        .send(
+            Protocol::Http2,
+            Method::PATCH,
+            &url,
+            &[TUS, auth, ("upload-offset", "0")],
+            Bytes::from_static(b"x"),
+        )
         .await;
     assert_eq!(wrong_type.status, 415);
     let bad_metadata = app
@@ -196,7 +212,7 @@ async fn offsets_lengths_versions_and_types_are_enforced() {
             Protocol::Http2,
             Method::POST,
             "/api/uploads",
-            &[TUS, ("upload-length", "10"), ("upload-metadata", "title !!!")],
+            &[TUS, auth, ("upload-length", "10"), ("upload-metadata", "title !!!")],
         )
         .await;
     assert_eq!(bad_metadata.status, 400);
@@ -206,12 +222,19 @@ async fn offsets_lengths_versions_and_types_are_enforced() {
 async fn creation_with_upload_and_termination() {
     let app = spawn_app().await;
     let body = Bytes::from_static(b"the first bytes");
+    let auth = ("authorization", app.uploader().await);
     let created = app
-        .send(Protocol::Http2, Method::POST, "/api/uploads", &[TUS, OCTETS, ("upload-length", "1000")], body)
+        .send(
+            Protocol::Http2,
+            Method::POST,
+            "/api/uploads",
+            &[TUS, OCTETS, auth, ("upload-length", "1000")],
+            body,
+        )
         .await;
     assert_eq!((created.status.as_u16(), created.header("upload-offset")), (201, Some("15")));
     let url = created.header("location").unwrap().to_owned();
-    let deleted = app.fetch(Protocol::Http2, Method::DELETE, &url, &[TUS]).await;
+    let deleted = app.fetch(Protocol::Http2, Method::DELETE, &url, &[TUS, auth]).await;
     assert_eq!(deleted.status, 204);
     assert_eq!(offset(&app, &url).await, None);
     assert_eq!(std::fs::read_dir(app.data_dir().join("tus")).unwrap().count(), 0, "the bytes are gone too");

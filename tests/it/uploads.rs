@@ -69,17 +69,28 @@ async fn post_form(
     body: impl Stream<Item = Bytes> + Unpin + Send + 'static,
 ) -> (u16, Value) {
     let url = app.tls_url(path);
+    let auth = app.uploader().await;
     match protocol {
         Protocol::Http3 => {
-            let head = http::Request::post(&url).header("content-type", CONTENT_TYPE).body(()).unwrap();
+            let head = http::Request::post(&url)
+                .header("content-type", CONTENT_TYPE)
+                .header("authorization", auth)
+                .body(())
+                .unwrap();
             let response = app.h3().await.request_streaming(head, body).await.unwrap();
             (response.status().as_u16(), serde_json::from_slice(response.body()).unwrap_or(Value::Null))
         }
         _ => {
             let client = if protocol == Protocol::Http1 { app.h1() } else { app.h2() };
             let body = reqwest::Body::wrap_stream(body.map(Ok::<_, std::io::Error>));
-            let response =
-                client.post(&url).header("content-type", CONTENT_TYPE).body(body).send().await.unwrap();
+            let response = client
+                .post(&url)
+                .header("content-type", CONTENT_TYPE)
+                .header("authorization", auth)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             (status, response.json().await.unwrap_or(Value::Null))
         }
@@ -99,6 +110,8 @@ async fn hash_stream(mut chunks: impl Stream<Item = Bytes> + Unpin) -> blake3::H
 async fn a_50_mb_upload_streams_to_disk_on_every_protocol_and_reads_back_identical() {
     const SIZE: usize = 50 * 1024 * 1024;
     let app = spawn_app().await;
+    // Signed in before the first reading: the password hash's memory is not the upload's.
+    app.uploader().await;
     for (seed, protocol) in ALL_PROTOCOLS.into_iter().enumerate() {
         let before = rss_bytes();
         let started = std::time::Instant::now();
@@ -148,6 +161,7 @@ async fn an_upload_aborted_halfway_leaves_no_file_and_no_row() {
         .h1()
         .post(app.tls_url("/api/videos"))
         .header("content-type", CONTENT_TYPE)
+        .header("authorization", app.uploader().await)
         .body(reqwest::Body::wrap_stream(broken))
         .send()
         .await;
@@ -167,9 +181,10 @@ async fn an_upload_aborted_halfway_leaves_no_file_and_no_row() {
 #[tokio::test]
 async fn an_oversized_content_length_is_refused_before_the_body() {
     let app = spawn_app_with(|c| c.limits.max_upload_bytes = 1 << 20).await;
+    let auth = app.uploader().await;
     let mut socket = TcpStream::connect(app.http).await.unwrap();
     let head = format!(
-        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         10 << 20
     );
     socket.write_all(head.as_bytes()).await.unwrap();
@@ -320,6 +335,7 @@ async fn a_megabyte_field_name_gets_a_short_error() {
             .h2()
             .post(app.tls_url(path))
             .header("content-type", CONTENT_TYPE)
+            .header("authorization", app.uploader().await)
             .body(form)
             .send()
             .await
@@ -389,9 +405,10 @@ async fn stall_after(app: &TestApp, head: &str, body: &[u8]) -> String {
 async fn a_stalled_upload_body_is_408() {
     let app = spawn_app_with(|c| c.limits.body_idle_timeout = Duration::from_millis(300)).await;
     let part = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nsome bytes");
+    let auth = app.uploader().await;
     for path in ["/api/videos", "/api/images"] {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: kino\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: 100000\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: 100000\r\n\r\n"
         );
         let answer = stall_after(&app, &head, part.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
@@ -401,6 +418,7 @@ async fn a_stalled_upload_body_is_408() {
     let created = app
         .plain()
         .post(app.plain_url("/api/uploads"))
+        .header("authorization", auth)
         .header("tus-resumable", "1.0.0")
         .header("upload-length", "100000")
         .send()
@@ -408,7 +426,7 @@ async fn a_stalled_upload_body_is_408() {
         .unwrap();
     let location = created.headers()["location"].to_str().unwrap().to_owned();
     let head = format!(
-        "PATCH {location} HTTP/1.1\r\nHost: kino\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 100000\r\n\r\n"
+        "PATCH {location} HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 100000\r\n\r\n"
     );
     let answer = stall_after(&app, &head, &[7u8; 1000]).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "tus: {answer}");
@@ -521,9 +539,11 @@ fn a_kill_9_mid_upload_leaves_a_temporary_file_that_the_next_start_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("data/tmp");
     let (mut kino, http) = start_kino(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let auth = runtime.block_on(crate::common::first_account_token(http.parse().unwrap()));
     let mut socket = std::net::TcpStream::connect(&http).unwrap();
     let head = format!(
-        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n",
+        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n",
         10 << 20
     );
     socket.write_all(head.as_bytes()).unwrap();
@@ -539,4 +559,81 @@ fn a_kill_9_mid_upload_leaves_a_temporary_file_that_the_next_start_deletes() {
 
     let (_kino, _) = start_kino(dir.path());
     assert_eq!(files_in(&tmp), 0, "the next start deleted it");
+}
+
+/// `Bearer <token>` of a second account, a viewer (signed up after the test uploader).
+async fn viewer_token(app: &TestApp) -> String {
+    app.uploader().await;
+    let credentials = serde_json::json!({"email": "viewer@kino.test", "password": "a viewer's passphrase"});
+    let client = app.plain();
+    let signed_up = client.post(app.plain_url("/api/users")).json(&credentials).send().await.unwrap();
+    let user: Value = signed_up.json().await.unwrap();
+    assert_eq!(user["user"]["role"], "viewer");
+    let pair: Value = client
+        .post(app.plain_url("/api/auth/token"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    format!("Bearer {}", pair["access_token"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn every_upload_route_needs_an_uploader_and_says_so_before_reading_the_body() {
+    let app = spawn_app().await;
+    let viewer = viewer_token(&app).await;
+    let routes = [
+        (http::Method::POST, "/api/videos", CONTENT_TYPE),
+        (http::Method::POST, "/api/images", CONTENT_TYPE),
+        (http::Method::POST, "/api/uploads", "application/offset+octet-stream"),
+    ];
+    for protocol in ALL_PROTOCOLS {
+        for (method, path, content_type) in &routes {
+            let headers =
+                [("content-type", *content_type), ("tus-resumable", "1.0.0"), ("upload-length", "10")];
+            // A well-formed form: the method override reads a form's first field before routing.
+            let body = Bytes::from(format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--{BOUNDARY}--\r\n"
+            ));
+            let anonymous = app.send(protocol, method.clone(), path, &headers, body.clone()).await;
+            assert_eq!(anonymous.status, 401, "{protocol:?} {path}: {anonymous:?}");
+            let challenge = anonymous.header("www-authenticate").unwrap_or_default();
+            assert!(challenge.starts_with("Bearer "), "{protocol:?} {path}: {challenge}");
+            assert!(
+                String::from_utf8_lossy(&anonymous.body).contains("sign in first"),
+                "{protocol:?} {path}: {}",
+                String::from_utf8_lossy(&anonymous.body)
+            );
+
+            let mut as_viewer = headers.to_vec();
+            as_viewer.push(("authorization", &viewer));
+            let refused = app.send(protocol, method.clone(), path, &as_viewer, body.clone()).await;
+            assert_eq!(refused.status, 403, "{protocol:?} {path}: {refused:?}");
+            assert!(
+                String::from_utf8_lossy(&refused.body).contains("uploader role"),
+                "{protocol:?} {path}: {}",
+                String::from_utf8_lossy(&refused.body)
+            );
+
+            let mut forged = headers.to_vec();
+            forged.push(("authorization", "Bearer not.a.token"));
+            let bad = app.send(protocol, method.clone(), path, &forged, body.clone()).await;
+            assert_eq!(bad.status, 401, "{protocol:?} {path}: a bad token is refused, not ignored");
+        }
+    }
+    // Refused from the head alone: a client waiting on `Expect: 100-continue` never sends the body.
+    let mut socket = TcpStream::connect(app.http).await.unwrap();
+    let head = format!(
+        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "no 100 Continue, straight to 401: {answer}");
+    assert_eq!(catalog_total(&app).await, 3, "nothing was catalogued");
+    assert_eq!(files_in(&app.data_dir().join("tmp")), 0);
 }

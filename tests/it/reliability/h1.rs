@@ -128,9 +128,10 @@ const SMUGGLING: &[(&str, &str)] = &[
 #[tokio::test]
 async fn ambiguous_request_framing_is_refused_and_nothing_is_smuggled() {
     let kino = Kino::start(Options::default());
+    let auth = crate::common::first_account_token(kino.http).await;
     for (name, framing) in SMUGGLING {
         let request = format!(
-            "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: multipart/form-data; boundary=X\r\n{framing}GET /smuggled HTTP/1.1\r\nHost: kino\r\n\r\n"
+            "POST /api/videos HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nContent-Type: multipart/form-data; boundary=X\r\n{framing}GET /smuggled HTTP/1.1\r\nHost: kino\r\n\r\n"
         );
         let response = exchange(kino.http, request.as_bytes()).await;
         let text = String::from_utf8_lossy(&response);
@@ -259,14 +260,18 @@ async fn fifty_uploads_trickling_under_the_minimum_rate_get_408() {
         ],
         ..Options::default()
     });
+    let auth = crate::common::first_account_token(kino.http).await;
     let base = kino.baseline();
     let started = Instant::now();
     let uploads: Vec<_> = (0..50)
         .map(|_| {
             let addr = kino.http;
+            let auth = auth.clone();
             tokio::spawn(async move {
                 let mut stream = TcpStream::connect(addr).await.unwrap();
-                let head = "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n";
+                let head = format!(
+                    "POST /api/videos HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 10000000\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n"
+                );
                 stream.write_all(head.as_bytes()).await.unwrap();
                 let mut response = Vec::new();
                 let mut buf = [0u8; 4096];

@@ -19,11 +19,14 @@ fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn a_200_mib_chunked_form_without_a_boundary_is_refused_within_a_second_in_flat_memory() {
     let kino = Kino::start(Options::default());
+    let auth = crate::common::first_account_token(kino.http).await;
     let base = kino.baseline();
     let started = Instant::now();
     let stream = TcpStream::connect(kino.http).await.unwrap();
     let (mut read, mut write) = stream.into_split();
-    let head = "POST /api/videos HTTP/1.1\r\nHost: kino\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let head = format!(
+        "POST /api/videos HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
     write.write_all(head.as_bytes()).await.unwrap();
     let writer = tokio::spawn(async move {
         let mut chunk = format!("{:x}\r\n", 1 << 20).into_bytes();
@@ -58,8 +61,9 @@ async fn a_tus_upload_killed_mid_patch_resumes_after_restart_and_stores_the_exac
     let video = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-h264.mp4")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut kino = Kino::start_in(dir.path(), Options::default());
+    let auth = crate::common::first_account_token(kino.http).await;
     let create = format!(
-        "POST /api/uploads HTTP/1.1\r\nHost: kino\r\nTus-Resumable: 1.0.0\r\nUpload-Length: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "POST /api/uploads HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         video.len()
     );
     let created = String::from_utf8(exchange(kino.http, create.as_bytes()).await).unwrap();
@@ -68,7 +72,7 @@ async fn a_tus_upload_killed_mid_patch_resumes_after_restart_and_stores_the_exac
     let path = location.find("/api/").map(|i| location[i..].to_owned()).unwrap();
     let patch_head = |offset: usize, len: usize| {
         format!(
-            "PATCH {path} HTTP/1.1\r\nHost: kino\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+            "PATCH {path} HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
         )
     };
 
@@ -85,8 +89,9 @@ async fn a_tus_upload_killed_mid_patch_resumes_after_restart_and_stores_the_exac
     drop(cut);
 
     let kino = Kino::start_in(dir.path(), Options::default());
-    let head =
-        format!("HEAD {path} HTTP/1.1\r\nHost: kino\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n");
+    let head = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: kino\r\nAuthorization: {auth}\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n"
+    );
     let head = String::from_utf8(exchange(kino.http, head.as_bytes()).await).unwrap();
     assert_eq!(status_of(head.as_bytes()), 200, "{head}");
     let offset: usize = header(&head, "upload-offset").unwrap().parse().unwrap();
