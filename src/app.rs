@@ -303,6 +303,9 @@ mod repository_tests {
         fn time_index<'a>(&'a self, _: &'a str) -> Fut<'a, TimeIndex> {
             down()
         }
+        fn owner<'a>(&'a self, _: &'a str) -> Fut<'a, Option<Option<String>>> {
+            down()
+        }
     }
 
     impl Views for Down {
@@ -343,6 +346,12 @@ mod repository_tests {
             down()
         }
         fn insert<'a>(&'a self, _: &'a ImageRow) -> Fut<'a, ()> {
+            down()
+        }
+        fn set_alt<'a>(&'a self, _: &'a str, _: Option<&'a str>) -> Fut<'a, bool> {
+            down()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> Fut<'a, bool> {
             down()
         }
     }
