@@ -227,7 +227,11 @@ impl ImageService {
             _ => tokio::fs::read(&cached).await.ok(),
         };
         let bytes = match stored {
-            Some(bytes) => Bytes::from(bytes),
+            Some(bytes) => {
+                let bytes = Bytes::from(bytes);
+                self.cache.insert(key, bytes.clone());
+                bytes
+            }
             None => {
                 let master = tokio::fs::read(dir.join(format!("master.{}", row.master)))
                     .await
@@ -238,6 +242,8 @@ impl ImageService {
                         encode(&resize(&image, width, height, fit)?, format, quality)
                     })
                     .await?;
+                // Into memory while still counted as rendering, so a delete's purge comes after.
+                self.cache.insert(key, made.clone());
                 // Best effort: a failed cache write costs a recomputation later, nothing else.
                 let (path, copy) = (cached, made.clone());
                 tokio::task::spawn_blocking(move || {
@@ -249,7 +255,6 @@ impl ImageService {
                 made
             }
         };
-        self.cache.insert(key, bytes.clone());
         Ok(bytes)
     }
 

@@ -120,10 +120,15 @@ async fn upload(
 
 /// The image `id`, or a 404 naming its API path.
 async fn found(state: &AppState, id: &str) -> Result<ImageRow, AppError> {
-    state.images.find(id).await.map_err(|error| match error {
+    state.images.find(id).await.map_err(api_error(id))
+}
+
+/// Maps the errors of an API call on image `id`; a missing image names the API path.
+fn api_error(id: &str) -> impl FnOnce(ImageError) -> AppError + '_ {
+    move |error| match error {
         ImageError::NotFound => AppError::NotFound(format!("/api/images/{id}")),
         other => image_error(other),
-    })
+    }
 }
 
 /// The image `id` if `user` may edit or delete it (its owner or an admin), else a 403.
@@ -180,7 +185,7 @@ async fn edit(
     let Json(patch) = body?;
     let Some(alt) = patch.alt else { return Ok(Json(image_json(&row))) };
     let alt = alt.as_deref().map(parse_alt).transpose()?;
-    let row = state.images.set_alt(&id, alt).await.map_err(image_error)?;
+    let row = state.images.set_alt(&id, alt).await.map_err(api_error(&id))?;
     Ok(Json(image_json(&row)))
 }
 
@@ -190,10 +195,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     managed(&state, &user, &id).await?;
-    state.images.delete(&id).await.map_err(|error| match error {
-        ImageError::NotFound => AppError::NotFound(format!("/api/images/{id}")),
-        other => image_error(other),
-    })?;
+    state.images.delete(&id).await.map_err(api_error(&id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
