@@ -1,8 +1,8 @@
 //! The stats pages: `/stats` (server-wide traffic by protocol, status classes, latency, routes)
 //! and `/videos/{id}/stats` (views over time, the retention curve), charts drawn as inline SVG.
 //!
-//! Access: `/stats` is for admins and `/videos/{id}/stats` for the video's owner and admins,
-//! unless `stats.public` (default false) opens both to everyone.
+//! Access: `/stats` is for admins and `/videos/{id}/stats` (like `/api/videos/{id}/views`) for
+//! the video's owner and admins, unless `stats.public` (default false) opens them to everyone.
 
 use askama::Template;
 use axum::Router;
@@ -66,27 +66,32 @@ struct VideoPage {
 }
 
 /// Whose statistics a page shows.
-enum Subject {
+pub(crate) enum Subject {
     /// The whole server's: admins only.
     Server,
-    /// One video's: its owner and admins.
-    Video(String),
+    /// One video's: its owner and admins; `path` is what a 404 names.
+    Video {
+        /// The video's id.
+        id: String,
+        /// The path asked for.
+        path: String,
+    },
 }
 
 /// Whether `user` may see the statistics of `subject`: `Ok(None)` yes, `Ok(Some(redirect))`
 /// to the sign-in page for an anonymous browser, an error otherwise (401 for an anonymous
-/// client that asks for JSON, 404 for an unknown video, 403 for someone else's).
-async fn gate(
+/// client that wants JSON, 404 for an unknown video, 403 for someone else's).
+pub(crate) async fn gate(
     state: &AppState,
     MaybeUser(user): &MaybeUser,
-    headers: &HeaderMap,
+    wants_json: bool,
     subject: Subject,
 ) -> Result<Option<Redirect>, AppError> {
     if state.config.stats.public {
         return Ok(None);
     }
     let Some(user) = user else {
-        if crate::error::prefers_json(headers) {
+        if wants_json {
             return Err(AppError::Unauthorized("sign in first: statistics are for their owners".into()));
         }
         return Ok(Some(Redirect::to("/signin")));
@@ -94,9 +99,8 @@ async fn gate(
     // `may_manage(None)`: what no one owns is the admins' alone, the server included.
     let (allowed, refusal) = match subject {
         Subject::Server => (user.may_manage(None), "the server's statistics are for admins"),
-        Subject::Video(id) => {
-            let owner = state.db.videos().owner(&id).await?;
-            let owner = owner.ok_or_else(|| AppError::NotFound(format!("/videos/{id}/stats")))?;
+        Subject::Video { id, path } => {
+            let owner = state.db.videos().owner(&id).await?.ok_or(AppError::NotFound(path))?;
             (user.may_manage(owner.as_deref()), "a video's statistics are for its owner and the admins")
         }
     };
@@ -116,7 +120,7 @@ async fn server(
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
 ) -> Result<Response, AppError> {
-    if let Some(sign_in) = gate(&state, &user, &headers, Subject::Server).await? {
+    if let Some(sign_in) = gate(&state, &user, crate::error::prefers_json(&headers), Subject::Server).await? {
         return Ok(sign_in.into_response());
     }
     let window = window(query)?;
@@ -188,7 +192,14 @@ async fn video(
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
 ) -> Result<Response, AppError> {
-    if let Some(sign_in) = gate(&state, &user, &headers, Subject::Video(id.clone())).await? {
+    if let Some(sign_in) = gate(
+        &state,
+        &user,
+        crate::error::prefers_json(&headers),
+        Subject::Video { id: id.clone(), path: format!("/videos/{id}/stats") },
+    )
+    .await?
+    {
         return Ok(sign_in.into_response());
     }
     let window = window(query)?;

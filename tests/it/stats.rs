@@ -325,6 +325,14 @@ async fn the_stats_pages_are_for_admins_and_the_videos_owner_unless_public() {
         );
         let unknown = app.fetch(protocol, Method::GET, "/videos/nosuchid/stats", &theirs).await;
         assert_eq!(unknown.status, 404, "{protocol:?}");
+
+        // The views API tells what the video's page does, to the same people.
+        let api = format!("/api/videos/{id}/views");
+        let anonymous = app.fetch(protocol, Method::GET, &api, &[]).await;
+        assert_eq!(refusal(&anonymous).0, 401, "{protocol:?}: JSON under /api whatever Accept says");
+        assert_eq!(app.fetch(protocol, Method::GET, &api, &theirs).await.status, 403, "{protocol:?}");
+        let by_admin = app.fetch(protocol, Method::GET, &api, &[("authorization", &admin)]).await;
+        assert_eq!(by_admin.status, 200, "{protocol:?}");
     }
 
     // Once the viewer owns the video, its page is theirs; the server's still is not.
@@ -340,6 +348,11 @@ async fn the_stats_pages_are_for_admins_and_the_videos_owner_unless_public() {
     let own = app.fetch(Protocol::Http2, Method::GET, &video_page, &[html, ("authorization", &viewer)]).await;
     assert_eq!(own.status, 200);
     assert!(String::from_utf8_lossy(&own.body).contains("sample h264: statistics"));
+    let own_api = format!("/api/videos/{id}/views");
+    assert_eq!(
+        app.fetch(Protocol::Http2, Method::GET, &own_api, &[("authorization", &viewer)]).await.status,
+        200
+    );
     let server = app.fetch(Protocol::Http2, Method::GET, "/stats", &[("authorization", &viewer)]).await;
     assert_eq!(server.status, 403);
 
