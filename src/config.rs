@@ -109,9 +109,8 @@ pub struct Config {
 /// Request statistics (README "Statistics"): how long they are kept, how often written, who sees them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatsConfig {
-    /// Whether `/stats` and `/videos/{id}/stats` answer everyone. There are no accounts yet;
-    /// when they land, these pages become admin-only (server) and owner-or-admin (per video),
-    /// and this switch only decides whether anonymous visitors may see them too.
+    /// Whether `/stats` and `/videos/{id}/stats` answer everyone, anonymous visitors included;
+    /// when false, `/stats` is for admins and a video's page for its owner and admins.
     pub public: bool,
     /// How long hourly statistics are kept.
     #[serde(with = "humantime_serde")]
@@ -127,7 +126,7 @@ pub struct StatsConfig {
 impl Default for StatsConfig {
     fn default() -> Self {
         Self {
-            public: true,
+            public: false,
             retention: Duration::from_secs(30 * 24 * 3600),
             // Two days of minutes: yesterday at full resolution, ~100 rows a minute at most.
             minute_retention: Duration::from_secs(48 * 3600),

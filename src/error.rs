@@ -303,7 +303,12 @@ fn wants_json(request: &Request) -> bool {
     if path == "/api" || path.starts_with("/api/") {
         return true;
     }
-    let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    prefers_json(request.headers())
+}
+
+/// Whether the client's `Accept` prefers JSON to HTML (an API client on a page's path).
+pub(crate) fn prefers_json(headers: &axum::http::HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("application/json") && !accept.contains("text/html")
 }
 

@@ -18,6 +18,10 @@ pub(crate) enum ImageError {
     /// No stored image has this id.
     #[error("no such image")]
     NotFound,
+    /// The image is in use by a job that a delete must not cut short (a rendition being made,
+    /// another delete); the message says which, and the client may retry.
+    #[error("{0}")]
+    InUse(&'static str),
     /// The CPU pool's queue is full, or the memory budget stayed taken too long; the caller
     /// should shed the request (503).
     #[error("image workers are busy")]

@@ -9,6 +9,7 @@
 //! full queue is refused ([`ImageError::Busy`]) rather than queued, and each job first reserves
 //! its estimated peak memory from one [`MemoryBudget`].
 
+mod activity;
 mod budget;
 mod decode;
 mod encode;

@@ -4,7 +4,8 @@
 //! On disk, `<data_dir>/images/<id>/` holds `master.{jpg,png}` (orientation applied, metadata
 //! stripped), the variants made at upload, `w{320,640,1280}.{webp,jpg}`, and `cache/` with
 //! results made on demand. The directory is built under a temporary name and renamed into
-//! place, so an image is there whole or not at all.
+//! place, so an image is there whole or not at all. A delete renames it out of the way before
+//! the row goes, and is refused while a rendition of the image is being made ([`Activity`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,11 +13,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::activity::Activity;
 use super::{
     CpuPool, Fit, Header, ImageError, Limits, MemoryBudget, OutputFormat, decode, encode, probe, resize,
 };
 use crate::db::Db;
-use crate::db::images::ImageRow;
+use crate::db::images::{ImageOwner, ImageRow};
 use crate::db::now_secs;
 
 /// Widths made at upload (when the image is wider), each as WebP and JPEG.
@@ -59,6 +61,7 @@ pub(crate) struct ImageService {
     pool: CpuPool,
     budget: MemoryBudget,
     cache: ResultCache,
+    activity: Activity,
 }
 
 /// What the CPU pool hands back from an upload.
@@ -82,7 +85,10 @@ impl ImageService {
             cache: moka::sync::Cache::builder()
                 .weigher(|_key: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
                 .max_capacity(CACHE_BYTES)
+                // A delete drops the image's results by key prefix.
+                .support_invalidation_closures()
                 .build(),
+            activity: Activity::default(),
         })
     }
 
@@ -91,8 +97,14 @@ impl ImageService {
         &self.limits
     }
 
-    /// Stores an uploaded image: decoded once, its master and variants written, its row added.
-    pub(crate) async fn upload(&self, data: Bytes) -> Result<ImageRow, ImageError> {
+    /// Stores an uploaded image owned by `owner`: decoded once, its master and variants
+    /// written, its row added. Nothing else can reach the image before its row exists, so an
+    /// upload in progress cannot be edited or deleted.
+    pub(crate) async fn upload(
+        &self,
+        data: Bytes,
+        owner: Option<ImageOwner>,
+    ) -> Result<ImageRow, ImageError> {
         let input_len = data.len();
         let (header, processed) = self.admitted(data, process).await?;
         let id = crate::id::random_id::<9>();
@@ -112,6 +124,8 @@ impl ImageService {
             master: master_format.extension().to_owned(),
             bytes: i64::try_from(input_len).unwrap_or(i64::MAX),
             created_at: now_secs(),
+            owner,
+            alt: None,
         };
         self.db
             .images()
@@ -131,6 +145,56 @@ impl ImageService {
             .ok_or(ImageError::NotFound)
     }
 
+    /// Sets the alternative text of image `id` and returns the image as it is now.
+    pub(crate) async fn set_alt(&self, id: &str, alt: Option<&str>) -> Result<ImageRow, ImageError> {
+        let found = self
+            .db
+            .images()
+            .set_alt(id, alt)
+            .await
+            .map_err(|e| ImageError::Internal(format!("saving the alt text: {e}")))?;
+        if !found {
+            return Err(ImageError::NotFound);
+        }
+        self.find(id).await
+    }
+
+    /// Deletes image `id`: its directory (master, variants, disk cache), its row and its
+    /// results in memory. Refused ([`ImageError::InUse`]) while a rendition of it is being made.
+    ///
+    /// The directory is renamed away first, so from then on nothing is served or written under
+    /// the image's path; if the row cannot be deleted it is renamed back and the image stays
+    /// whole. The renamed directory is removed last: a failure there leaves a `.deleting-` entry
+    /// that nothing serves, and is logged.
+    pub(crate) async fn delete(&self, id: &str) -> Result<(), ImageError> {
+        let _deleting = self.activity.delete(id)?;
+        self.find(id).await?;
+        let (live, trash) = (self.dir.join(id), self.dir.join(format!(".deleting-{id}")));
+        let moved = match tokio::fs::rename(&live, &trash).await {
+            Ok(()) => true,
+            // A row without files (a directory lost by hand) is still deleted: nothing to keep.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(ImageError::Internal(format!("moving the image's files away: {e}"))),
+        };
+        if let Err(error) = self.db.images().delete(id).await {
+            if moved && let Err(back) = tokio::fs::rename(&trash, &live).await {
+                tracing::error!(%back, id, "an image whose row could not be deleted lost its files");
+            }
+            return Err(ImageError::Internal(format!("deleting the image: {error}")));
+        }
+        let prefix = format!("{id}|");
+        self.cache
+            .invalidate_entries_if(move |key, _| key.starts_with(&prefix))
+            .map_err(|e| ImageError::Internal(format!("dropping the image's cached results: {e}")))?;
+        if moved {
+            let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&trash)).await;
+            if let Err(error) = removed.map_err(std::io::Error::other).and_then(|r| r) {
+                tracing::warn!(%error, id, "the files of a deleted image were not all removed");
+            }
+        }
+        Ok(())
+    }
+
     /// The image `row` as `rendition` asks: from memory, a stored variant, the disk cache, or
     /// made from the master (and then cached in memory and on disk).
     pub(crate) async fn render(&self, row: &ImageRow, rendition: Rendition) -> Result<Bytes, ImageError> {
@@ -139,7 +203,14 @@ impl ImageService {
         if let Some(bytes) = self.cache.get(&key) {
             return Ok(bytes);
         }
+        // Held until the disk cache is written: a delete must not remove the directory under it.
+        let rendering = self.activity.render(&row.id)?;
         let dir = self.dir.join(&row.id);
+        // The row was read before this rendition was counted: a delete may have finished in
+        // between, and then the directory is gone (renamed away before the delete ends).
+        if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+            return Err(ImageError::NotFound);
+        }
         // A variant made at upload, or one made on demand before (the disk cache outlives the
         // memory cache and restarts), answers without decoding anything.
         let cached = dir.join("cache").join(format!(
@@ -156,7 +227,11 @@ impl ImageService {
             _ => tokio::fs::read(&cached).await.ok(),
         };
         let bytes = match stored {
-            Some(bytes) => Bytes::from(bytes),
+            Some(bytes) => {
+                let bytes = Bytes::from(bytes);
+                self.cache.insert(key, bytes.clone());
+                bytes
+            }
             None => {
                 let master = tokio::fs::read(dir.join(format!("master.{}", row.master)))
                     .await
@@ -167,17 +242,19 @@ impl ImageService {
                         encode(&resize(&image, width, height, fit)?, format, quality)
                     })
                     .await?;
+                // Into memory while still counted as rendering, so a delete's purge comes after.
+                self.cache.insert(key, made.clone());
                 // Best effort: a failed cache write costs a recomputation later, nothing else.
                 let (path, copy) = (cached, made.clone());
                 tokio::task::spawn_blocking(move || {
                     if let Err(error) = crate::fs::write_atomic(&path, &copy, 0o644) {
                         tracing::warn!(%error, path = %path.display(), "image disk cache write failed");
                     }
+                    drop(rendering);
                 });
                 made
             }
         };
-        self.cache.insert(key, bytes.clone());
         Ok(bytes)
     }
 

@@ -1,17 +1,19 @@
 //! The stats pages: `/stats` (server-wide traffic by protocol, status classes, latency, routes)
 //! and `/videos/{id}/stats` (views over time, the retention curve), charts drawn as inline SVG.
 //!
-//! Access: `stats.public` (default true) while there are no accounts. When accounts land,
-//! `/stats` becomes admin-only and `/videos/{id}/stats` owner-or-admin.
+//! Access: `/stats` is for admins and `/videos/{id}/stats` (like `/api/videos/{id}/views`) for
+//! the video's owner and admins, unless `stats.public` (default false) opens them to everyone.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::accounts::MaybeUser;
 use crate::chart::{LineChart, Series, Unit};
 use crate::error::AppError;
 use crate::metrics::{CLASSES, PROTOCOLS};
@@ -63,10 +65,46 @@ struct VideoPage {
     retention_chart: String,
 }
 
-/// The stats pages answer only while `stats.public` allows (there are no accounts yet); a hidden
-/// page looks absent, as a page for admins will to everyone else.
-fn gate(state: &AppState, path: String) -> Result<(), AppError> {
-    if state.config.stats.public { Ok(()) } else { Err(AppError::NotFound(path)) }
+/// Whose statistics a page shows.
+pub(crate) enum Subject {
+    /// The whole server's: admins only.
+    Server,
+    /// One video's: its owner and admins; `path` is what a 404 names.
+    Video {
+        /// The video's id.
+        id: String,
+        /// The path asked for.
+        path: String,
+    },
+}
+
+/// Whether `user` may see the statistics of `subject`: `Ok(None)` yes, `Ok(Some(redirect))`
+/// to the sign-in page for an anonymous browser, an error otherwise (401 for an anonymous
+/// client that wants JSON, 404 for an unknown video, 403 for someone else's).
+pub(crate) async fn gate(
+    state: &AppState,
+    MaybeUser(user): &MaybeUser,
+    wants_json: bool,
+    subject: Subject,
+) -> Result<Option<Redirect>, AppError> {
+    if state.config.stats.public {
+        return Ok(None);
+    }
+    let Some(user) = user else {
+        if wants_json {
+            return Err(AppError::Unauthorized("sign in first: statistics are for their owners".into()));
+        }
+        return Ok(Some(Redirect::to("/signin")));
+    };
+    // `may_manage(None)`: what no one owns is the admins' alone, the server included.
+    let (allowed, refusal) = match subject {
+        Subject::Server => (user.may_manage(None), "the server's statistics are for admins"),
+        Subject::Video { id, path } => {
+            let owner = state.db.videos().owner(&id).await?.ok_or(AppError::NotFound(path))?;
+            (user.may_manage(owner.as_deref()), "a video's statistics are for its owner and the admins")
+        }
+    };
+    if allowed { Ok(None) } else { Err(AppError::Forbidden(refusal.into())) }
 }
 
 /// `?window=hour|day|month`, day by default; anything else is a 400 that says what is allowed.
@@ -77,10 +115,14 @@ fn window(query: Result<Query<WindowQuery>, QueryRejection>) -> Result<Window, A
 
 async fn server(
     State(state): State<AppState>,
+    user: MaybeUser,
+    headers: HeaderMap,
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
-) -> Result<Html<String>, AppError> {
-    gate(&state, "/stats".into())?;
+) -> Result<Response, AppError> {
+    if let Some(sign_in) = gate(&state, &user, crate::error::prefers_json(&headers), Subject::Server).await? {
+        return Ok(sign_in.into_response());
+    }
     let window = window(query)?;
     let report = report::server(&state.db, window, crate::db::now_secs()).await?;
     let total: u64 = report.statuses.iter().sum();
@@ -139,16 +181,27 @@ async fn server(
             .collect(),
         flush: format!("{} s", state.config.stats.flush_interval.as_secs()),
     };
-    render(&page)
+    Ok(render(&page)?.into_response())
 }
 
 async fn video(
     State(state): State<AppState>,
+    user: MaybeUser,
+    headers: HeaderMap,
     Path(id): Path<String>,
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
-) -> Result<Html<String>, AppError> {
-    gate(&state, format!("/videos/{id}/stats"))?;
+) -> Result<Response, AppError> {
+    if let Some(sign_in) = gate(
+        &state,
+        &user,
+        crate::error::prefers_json(&headers),
+        Subject::Video { id: id.clone(), path: format!("/videos/{id}/stats") },
+    )
+    .await?
+    {
+        return Ok(sign_in.into_response());
+    }
     let window = window(query)?;
     let not_found = || AppError::NotFound(format!("/videos/{id}/stats"));
     let video = state.db.videos().find(&id).await?.ok_or_else(not_found)?;
@@ -197,7 +250,7 @@ async fn video(
         views_chart: views_chart.render(),
         retention_chart: retention_chart.render(),
     };
-    render(&page)
+    Ok(render(&page)?.into_response())
 }
 
 fn links(current: Window) -> Vec<WindowLink> {

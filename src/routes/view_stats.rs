@@ -1,12 +1,14 @@
 //! `GET /api/videos/{id}/views`: the count, unique viewers, retention and recent sessions with
-//! the reason each did or did not count.
+//! the reason each did or did not count; for the video's owner and admins, as its stats page.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::accounts::MaybeUser;
 use crate::error::AppError;
+use crate::routes::stats::{Subject, gate};
 use crate::state::AppState;
 
 /// Recent sessions shown per video.
@@ -50,7 +52,14 @@ struct SessionJson {
     covered_ms: u64,
 }
 
-async fn views(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ViewsJson>, AppError> {
+async fn views(
+    State(state): State<AppState>,
+    user: MaybeUser,
+    Path(id): Path<String>,
+) -> Result<Json<ViewsJson>, AppError> {
+    // Under /api the answer is JSON whatever `Accept` says, so there is no redirect to follow.
+    gate(&state, &user, true, Subject::Video { id: id.clone(), path: format!("/api/videos/{id}/views") })
+        .await?;
     let db = &state.db;
     let video =
         db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}/views")))?;

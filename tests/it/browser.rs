@@ -327,6 +327,7 @@ async fn chromium_draws_the_stats_pages() {
         config.http_addr = kino::config::ListenAddr::localhost(0);
         config.https_addr = kino::config::ListenAddr::localhost(0);
         crate::stats::fast_stats(config);
+        config.stats.public = true;
     })
     .await;
     let (id, url) = crate::stats::sample(&app).await;

@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod errors;
 mod headers;
+mod image_ownership;
 mod images;
 mod licences;
 mod lifecycle;

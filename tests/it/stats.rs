@@ -234,7 +234,11 @@ pub(crate) async fn page_showing(app: &TestApp, path: &str, needle: &str) -> Str
 
 #[tokio::test]
 async fn the_stats_pages_render_charts_and_tables_with_the_traffic() {
-    let app = spawn_app_with(fast_stats).await;
+    let app = spawn_app_with(|config| {
+        fast_stats(config);
+        config.stats.public = true;
+    })
+    .await;
     let (id, url) = sample(&app).await;
     for protocol in ALL_PROTOCOLS {
         let cookie = viewer(&app, &id).await;
@@ -259,12 +263,102 @@ async fn the_stats_pages_render_charts_and_tables_with_the_traffic() {
     assert_eq!(app.fetch(Protocol::Http1, Method::GET, "/videos/nosuchid/stats", &[]).await.status, 404);
 }
 
+/// A browser's `GET path` over `protocol` without following a redirect: the status and `Location`.
+async fn unfollowed(app: &TestApp, protocol: Protocol, path: &str) -> (u16, Option<String>) {
+    let builder = match protocol {
+        // The HTTP/3 client follows nothing by itself.
+        Protocol::Http3 => {
+            let answer = app.fetch(protocol, Method::GET, path, &[("accept", "text/html")]).await;
+            return (answer.status.as_u16(), answer.header("location").map(str::to_owned));
+        }
+        Protocol::Http1 => reqwest::Client::builder().http1_only(),
+        Protocol::Http2 => reqwest::Client::builder().http2_prior_knowledge(),
+    };
+    let client = builder
+        .tls_certs_only([reqwest::Certificate::from_pem(&app.ca_pem).unwrap()])
+        .resolve("localhost", app.https)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(crate::common::TEST_TIMEOUT)
+        .build()
+        .unwrap();
+    let answer = client.get(app.tls_url(path)).header("accept", "text/html").send().await.unwrap();
+    let location = answer.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+    (answer.status().as_u16(), location)
+}
+
+/// The status and error message of a JSON refusal.
+fn refusal(answer: &crate::snapshot::Snapshot) -> (u16, String) {
+    let json: Value = serde_json::from_slice(&answer.body).unwrap_or_else(|_| panic!("not JSON: {answer:?}"));
+    (answer.status.as_u16(), json["error"]["message"].as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::test]
-async fn the_stats_pages_are_hidden_unless_public() {
-    let app = spawn_app_with(|config| config.stats.public = false).await;
+async fn the_stats_pages_are_for_admins_and_the_videos_owner_unless_public() {
+    use crate::image_ownership::{bearer, sign_up};
+    let app = spawn_app_with(|_| {}).await;
     let (id, _) = sample(&app).await;
-    for path in ["/stats".to_owned(), format!("/videos/{id}/stats")] {
-        assert_eq!(app.fetch(Protocol::Http2, Method::GET, &path, &[]).await.status, 404, "{path}");
+    let video_page = format!("/videos/{id}/stats");
+    sign_up(&app, "admin@example.org", "Admin").await;
+    let viewer_id = sign_up(&app, "viewer@example.org", "Viewer").await["id"].as_str().unwrap().to_owned();
+    let (admin, viewer) = (bearer(&app, "admin@example.org").await, bearer(&app, "viewer@example.org").await);
+    let html = ("accept", "text/html");
+    for protocol in ALL_PROTOCOLS {
+        for path in ["/stats", video_page.as_str()] {
+            assert_eq!(
+                unfollowed(&app, protocol, path).await,
+                (303, Some("/signin".to_owned())),
+                "{protocol:?} {path}: a browser is sent to sign in"
+            );
+            let api = app.fetch(protocol, Method::GET, path, &[("accept", "application/json")]).await;
+            assert_eq!(refusal(&api).0, 401, "{protocol:?} {path}: {api:?}");
+            let admin = app.fetch(protocol, Method::GET, path, &[html, ("authorization", &admin)]).await;
+            assert_eq!(admin.status, 200, "{protocol:?} {path}");
+        }
+        let theirs = [("accept", "application/json"), ("authorization", viewer.as_str())];
+        let server = app.fetch(protocol, Method::GET, "/stats", &theirs).await;
+        assert_eq!(refusal(&server), (403, "the server's statistics are for admins".into()), "{protocol:?}");
+        let not_theirs = app.fetch(protocol, Method::GET, &video_page, &theirs).await;
+        assert_eq!(
+            refusal(&not_theirs),
+            (403, "a video's statistics are for its owner and the admins".into()),
+            "{protocol:?}: media found in the roots is the admins'"
+        );
+        let unknown = app.fetch(protocol, Method::GET, "/videos/nosuchid/stats", &theirs).await;
+        assert_eq!(unknown.status, 404, "{protocol:?}");
+
+        // The views API tells what the video's page does, to the same people.
+        let api = format!("/api/videos/{id}/views");
+        let anonymous = app.fetch(protocol, Method::GET, &api, &[]).await;
+        assert_eq!(refusal(&anonymous).0, 401, "{protocol:?}: JSON under /api whatever Accept says");
+        assert_eq!(app.fetch(protocol, Method::GET, &api, &theirs).await.status, 403, "{protocol:?}");
+        let by_admin = app.fetch(protocol, Method::GET, &api, &[("authorization", &admin)]).await;
+        assert_eq!(by_admin.status, 200, "{protocol:?}");
+    }
+
+    // Once the viewer owns the video, its page is theirs; the server's still is not.
+    let options = SqliteConnectOptions::new().filename(app.data_dir().join("kino.db"));
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    sqlx::query("UPDATE videos SET owner_id = ? WHERE file_id = ?")
+        .bind(&viewer_id)
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let own = app.fetch(Protocol::Http2, Method::GET, &video_page, &[html, ("authorization", &viewer)]).await;
+    assert_eq!(own.status, 200);
+    assert!(String::from_utf8_lossy(&own.body).contains("sample h264: statistics"));
+    let own_api = format!("/api/videos/{id}/views");
+    assert_eq!(
+        app.fetch(Protocol::Http2, Method::GET, &own_api, &[("authorization", &viewer)]).await.status,
+        200
+    );
+    let server = app.fetch(Protocol::Http2, Method::GET, "/stats", &[("authorization", &viewer)]).await;
+    assert_eq!(server.status, 403);
+
+    let open = spawn_app_with(|config| config.stats.public = true).await;
+    for path in ["/stats", video_page.as_str()] {
+        assert_eq!(open.fetch(Protocol::Http2, Method::GET, path, &[]).await.status, 200, "public: {path}");
     }
 }
 

@@ -16,6 +16,12 @@ pub(crate) async fn sample(app: &TestApp) -> (String, String) {
     (video["id"].as_str().unwrap().to_owned(), video["stream_url"].as_str().unwrap().to_owned())
 }
 
+/// The configuration with the statistics open to everyone: these tests read the views API as
+/// any client, who may see it is `stats::the_stats_pages_are_for_admins_and_the_videos_owner…`.
+pub(crate) fn open(config: &mut kino::Config) {
+    config.stats.public = true;
+}
+
 /// The views API's answer for video `id`.
 pub(crate) async fn views_of(app: &TestApp, id: &str) -> Value {
     app.h2().get(app.tls_url(&format!("/api/videos/{id}/views"))).send().await.unwrap().json().await.unwrap()
@@ -68,7 +74,11 @@ pub(crate) async fn play(app: &TestApp, protocol: Protocol, url: &str, cookie: &
 
 #[tokio::test]
 async fn a_player_gets_one_view_per_protocol_visible_with_its_reason() {
-    let app = spawn_app_with(|c| c.views.pace = 0.0).await;
+    let app = spawn_app_with(|c| {
+        open(c);
+        c.views.pace = 0.0;
+    })
+    .await;
     let (id, url) = sample(&app).await;
     for protocol in ALL_PROTOCOLS {
         let cookie = new_viewer(&app, &id).await;
@@ -93,7 +103,11 @@ async fn a_player_gets_one_view_per_protocol_visible_with_its_reason() {
 #[tokio::test]
 async fn a_client_pulling_at_full_speed_is_too_fast() {
     // No slack: the 20-second sample stands for a long film fetched far faster than real time.
-    let app = spawn_app_with(|c| c.views.slack = Duration::ZERO).await;
+    let app = spawn_app_with(|c| {
+        open(c);
+        c.views.slack = Duration::ZERO;
+    })
+    .await;
     let (id, url) = sample(&app).await;
     for protocol in ALL_PROTOCOLS {
         let cookie = new_viewer(&app, &id).await;
@@ -108,7 +122,11 @@ async fn a_client_pulling_at_full_speed_is_too_fast() {
 
 #[tokio::test]
 async fn probes_and_head_requests_reach_nothing() {
-    let app = spawn_app_with(|c| c.views.pace = 0.0).await;
+    let app = spawn_app_with(|c| {
+        open(c);
+        c.views.pace = 0.0;
+    })
+    .await;
     let (id, url) = sample(&app).await;
     let (one, two) = (new_viewer(&app, &id).await, new_viewer(&app, &id).await);
     app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1"), ("cookie", &one)]).await;
@@ -123,7 +141,7 @@ async fn probes_and_head_requests_reach_nothing() {
 
 #[tokio::test]
 async fn a_new_viewer_gets_a_private_secure_cookie_on_streams_not_on_media() {
-    let app = spawn_app_with(|_| {}).await;
+    let app = spawn_app_with(open).await;
     let (id, url) = sample(&app).await;
     let stream = app.fetch(Protocol::Http2, Method::GET, &url, &[("range", "bytes=0-1")]).await;
     let set = stream.header("set-cookie").expect("a viewer cookie");
@@ -143,13 +161,21 @@ async fn a_new_viewer_gets_a_private_secure_cookie_on_streams_not_on_media() {
 #[tokio::test]
 async fn counts_and_ended_sessions_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_in(dir.path(), |c| c.views.pace = 0.0).await;
+    let app = spawn_in(dir.path(), |c| {
+        open(c);
+        c.views.pace = 0.0;
+    })
+    .await;
     let (id, url) = sample(&app).await;
     play(&app, Protocol::Http1, &url, &new_viewer(&app, &id).await).await;
     eventually(&app, &id, |v| v["views"] == 1).await;
     app.shutdown().await.unwrap();
 
-    let again = spawn_in(dir.path(), |c| c.views.pace = 0.0).await;
+    let again = spawn_in(dir.path(), |c| {
+        open(c);
+        c.views.pace = 0.0;
+    })
+    .await;
     let views = views_of(&again, &id).await;
     assert_eq!(views["views"], 1);
     assert_eq!(views["unique_viewers"], 1);
@@ -164,7 +190,7 @@ async fn counts_and_ended_sessions_survive_a_restart() {
 
 #[tokio::test]
 async fn the_watch_page_sets_the_viewer_cookie_that_streams_accept() {
-    let app = spawn_app_with(|_| {}).await;
+    let app = spawn_app_with(open).await;
     let (id, url) = sample(&app).await;
     let page = app.fetch(Protocol::Http2, Method::GET, &format!("/watch/{id}"), &[]).await;
     let set = page.header("set-cookie").expect("a viewer cookie on the page");
@@ -196,6 +222,7 @@ async fn a_player_keeping_the_pace_still_counts_once() {
     // file in twentieths (about a media second each) every 200 ms, twice the pace. Real time
     // passes here because the server under test keeps real time.
     let app = spawn_app_with(|c| {
+        open(c);
         c.views.slack = Duration::ZERO;
         c.views.pace = 0.1;
     })

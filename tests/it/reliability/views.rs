@@ -8,11 +8,13 @@ use super::{Kino, Options};
 use crate::common::ALL_PROTOCOLS;
 use crate::views::{eventually, new_viewer, play, reasons, sample, set_cookie_value, settled};
 
-/// The binary with the faststart MP4 sample as its library and `env` as its view rules.
+/// The binary with the faststart MP4 sample as its library and `env` as its view rules; the
+/// statistics are open to everyone, so the experiments read the views API without an account.
 fn start(env: &[(&'static str, &str)]) -> Kino {
     let video = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-h264.mp4")).unwrap();
+    let open = [("KINO_STATS_PUBLIC", "true")];
     Kino::start(Options {
-        env: env.iter().map(|&(key, value)| (key, value.to_owned())).collect(),
+        env: env.iter().chain(&open).map(|&(key, value)| (key, value.to_owned())).collect(),
         media: vec![("sample-h264.mp4", video)],
         ..Options::default()
     })
