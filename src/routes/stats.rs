@@ -12,11 +12,13 @@ use axum::response::Html;
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::accounts::MaybeUser;
 use crate::chart::{LineChart, Series, Unit};
 use crate::error::AppError;
 use crate::metrics::{CLASSES, PROTOCOLS};
 use crate::page::Chrome;
 use crate::routes::pages::render;
+use crate::routes::videos::visible;
 use crate::state::AppState;
 use crate::stats::report::{self, Percentiles, Window};
 
@@ -144,14 +146,14 @@ async fn server(
 
 async fn video(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     Path(id): Path<String>,
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
 ) -> Result<Html<String>, AppError> {
     gate(&state, format!("/videos/{id}/stats"))?;
     let window = window(query)?;
-    let not_found = || AppError::NotFound(format!("/videos/{id}/stats"));
-    let video = state.db.videos().find(&id).await?.ok_or_else(not_found)?;
+    let video = visible(&state, &id, user.as_ref(), &format!("/videos/{id}/stats")).await?;
     let report = crate::stats::video(&state.views, &state.db, &video, window, crate::db::now_secs()).await?;
     let views_chart = LineChart {
         id: "views",

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::accounts::MaybeUser;
 use crate::db::tus::TusUpload;
 use crate::error::AppError;
 use crate::ingest::body;
@@ -72,8 +73,14 @@ fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppErro
         .transpose()
 }
 
-/// creation (+ creation-with-upload when a body comes along).
-async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+/// creation (+ creation-with-upload when a body comes along); whoever is signed in owns the
+/// video the upload becomes.
+async fn create(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
     check_version(&headers)?;
     let length = number(&headers, &UPLOAD_LENGTH).and_then(|n| {
         n.ok_or_else(|| {
@@ -86,7 +93,8 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     }
     let metadata = headers.get(&UPLOAD_METADATA).map(|v| v.to_str().unwrap_or("\u{fffd}")).unwrap_or("");
     parse_metadata(metadata).map_err(tus_error)?;
-    let upload = state.tus.create(&state.db, length, metadata).await.map_err(AppError::Internal)?;
+    let owner = user.as_ref().map(|u| u.id.as_str());
+    let upload = state.tus.create(&state.db, length, metadata, owner).await.map_err(AppError::Internal)?;
     let location = HeaderValue::try_from(format!("/api/uploads/{}", upload.id)).expect("ids are URL-safe");
     let with_body = headers.get(header::CONTENT_TYPE).is_some_and(|v| v == OFFSET_STREAM);
     let mut response = if with_body {

@@ -6,7 +6,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::accounts::MaybeUser;
 use crate::error::AppError;
+use crate::routes::videos::visible;
 use crate::state::AppState;
 
 /// Recent sessions shown per video.
@@ -50,10 +52,13 @@ struct SessionJson {
     covered_ms: u64,
 }
 
-async fn views(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ViewsJson>, AppError> {
+async fn views(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(id): Path<String>,
+) -> Result<Json<ViewsJson>, AppError> {
     let db = &state.db;
-    let video =
-        db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}/views")))?;
+    let video = visible(&state, &id, user.as_ref(), &format!("/api/videos/{id}/views")).await?;
     let rules = &state.config.views;
     let unique_viewers = db.views().unique_viewers(&id).await?;
     let live = state.views.live(&id);
