@@ -15,6 +15,8 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use self::password::Hasher;
+// `Uploader` is unused until the upload routes require it; remove the allow then.
+#[allow(unused_imports)]
 pub(crate) use self::session::{CurrentUser, MaybeUser, Uploader};
 use crate::db::Db;
 use crate::db::users::{NewUser, UserRow};

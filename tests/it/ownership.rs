@@ -557,7 +557,8 @@ async fn the_watch_page_edits_and_deletes_through_forms_with_method_override_ove
     let html = text(&after);
     assert!(html.contains("<p class=\"note flash\" role=\"status\">Saved</p>"), "{html}");
     assert!(
-        html.contains("<h1>Renamed</h1>") && html.contains("<p class=\"description\">Line one\nLine two</p>"),
+        html.contains("<h1>Renamed</h1>")
+            && html.contains("<p class=\"description\">Line one<br>Line two</p>"),
         "{html}"
     );
     assert!(html.contains("<option value=\"unlisted\" selected>"), "{html}");
