@@ -155,7 +155,11 @@ impl Committed {
 }
 
 /// Checks a staged upload is a video, moves an MP4 index to the front, and renames it into the
-/// library, owned by `owner`, unless the same content is already there (which keeps its owner).
+/// library, owned by `owner`, unless `owner` already has the same content there.
+///
+/// The same bytes from someone else are stored again as the uploader's own video: answering
+/// with the other person's would hand over a video they cannot edit, and name (or sign a URL
+/// for) one that may be private or unlisted.
 pub(crate) async fn commit(
     library: &Library,
     staged: Staged,
@@ -168,6 +172,7 @@ pub(crate) async fn commit(
     let db = library.db();
     if let Some(existing) = db.files().find_by_hash(&hash).await?
         && let Some(video) = db.videos().find(&existing.id).await?
+        && video.owner_id() == owner
     {
         return Ok(Committed::Existing(video));
     }

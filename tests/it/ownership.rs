@@ -161,6 +161,22 @@ async fn uploads_by_multipart_and_tus_are_owned_by_who_sent_them() {
     let tus_video = json_of(&call(&app, Protocol::Http1, Method::GET, &location, None, None).await);
     assert_eq!((tus_video["title"].as_str(), &tus_video["owner"]["id"]), (Some("By tus"), &json!(bob.id)));
 
+    // The same bytes again: the same video for its owner, a video of their own for anyone else.
+    let carol = person(&app, "carol", true).await;
+    let again = |who: &Person| {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(clip(1)).file_name("clip.mp4"));
+        app.h2().post(app.tls_url("/api/videos")).header("authorization", &who.bearer).multipart(form).send()
+    };
+    let same = again(&bob).await.unwrap();
+    assert_eq!(same.status(), 200);
+    assert_eq!(same.json::<Value>().await.unwrap()["id"], video["id"]);
+    let theirs = again(&carol).await.unwrap();
+    assert_eq!(theirs.status(), 201);
+    let theirs = theirs.json::<Value>().await.unwrap();
+    assert_ne!(theirs["id"], video["id"]);
+    assert_eq!(theirs["owner"]["id"], json!(carol.id));
+
     // Media found in the media roots is owned by no one.
     let page =
         json_of(&call(&app, Protocol::Http2, Method::GET, "/api/videos?per_page=100", None, None).await);
