@@ -30,8 +30,8 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/videos", post(create).layer(DefaultBodyLimit::disable()))
 }
 
-/// A signed-in uploader (session or bearer token) owns what they upload; the lead's next change
-/// makes the route require one (`accounts::Uploader`).
+/// Whoever is signed in (session or bearer token) owns what they upload; nobody signed in
+/// leaves the video ownerless, until the route requires an `accounts::Uploader`.
 async fn create(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
