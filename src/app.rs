@@ -177,6 +177,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::auth::router())
         .merge(routes::pages::router())
+        .merge(routes::manage::router())
         .merge(routes::stream::router())
         .merge(routes::videos::router())
         .merge(routes::view_stats::router())
@@ -254,7 +255,7 @@ mod repository_tests {
     use crate::db::sessions::{SessionRow, Sessions};
     use crate::db::tus::{TusUpload, Uploads};
     use crate::db::users::{NewUser, UserRow, Users};
-    use crate::db::videos::{Video, VideoRecord, Videos};
+    use crate::db::videos::{Video, VideoEdit, VideoRecord, Videos};
     use crate::db::views::{CountedView, SessionRecord, Views};
     use crate::db::{Backend, Db, Fut, Tx};
     use crate::media::container::TimeIndex;
@@ -297,7 +298,16 @@ mod repository_tests {
         fn count(&self) -> Fut<'_, i64> {
             down()
         }
+        fn by_owner<'a>(&'a self, _: &'a str, _: u32) -> Fut<'a, Vec<Video>> {
+            down()
+        }
         fn set_title<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn set_owner<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn edit<'a>(&'a self, _: &'a str, _: &'a VideoEdit) -> Fut<'a, bool> {
             down()
         }
         fn time_index<'a>(&'a self, _: &'a str) -> Fut<'a, TimeIndex> {

@@ -18,6 +18,7 @@ use self::password::Hasher;
 pub(crate) use self::session::{CurrentUser, MaybeUser, Uploader};
 use crate::db::Db;
 use crate::db::users::{NewUser, UserRow};
+use crate::db::videos::{Video, Visibility};
 use crate::error::AppError;
 
 /// What an account may do.
@@ -82,6 +83,13 @@ impl User {
     pub(crate) fn may_manage(&self, owner: Option<&str>) -> bool {
         self.role == Role::Admin || owner == Some(self.id.as_str())
     }
+}
+
+/// Whether `user` (`None`: nobody signed in) may see `video` at all: a public or unlisted one
+/// anyone may, a private one only its owner and admins. Everyone else is answered as if it did
+/// not exist.
+pub(crate) fn may_see(user: Option<&User>, video: &Video) -> bool {
+    video.visibility != Visibility::Private || user.is_some_and(|u| u.may_manage(video.owner_id()))
 }
 
 impl TryFrom<UserRow> for User {

@@ -9,6 +9,7 @@ mod access;
 mod bearer;
 mod hs256;
 mod refresh;
+mod signed_url;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub(crate) use access::{Claims, Rejection};
 pub(crate) use bearer::BearerClaims;
+pub(crate) use signed_url::{STREAM_URL_TTL, UrlSigner};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -27,6 +29,7 @@ pub(crate) struct Tokens {
     access: access::AccessKeys,
     refresh_ttl: Duration,
     db: Db,
+    stream_urls: UrlSigner,
 }
 
 /// What a sign-in or a refresh answers.
@@ -52,7 +55,13 @@ impl Tokens {
             access: access::AccessKeys::new(secret, &config.auth),
             refresh_ttl: config.auth.refresh_ttl,
             db,
+            stream_urls: UrlSigner::new(secret),
         })
+    }
+
+    /// The signer of expiring stream URLs (private videos).
+    pub(crate) fn stream_urls(&self) -> &UrlSigner {
+        &self.stream_urls
     }
 
     /// A new pair for `user_id`, the first of a new family (a sign-in).

@@ -17,6 +17,8 @@ pub(crate) struct TusUpload {
     pub(crate) created_at: i64,
     /// Milliseconds since the epoch; after it the upload is deleted.
     pub(crate) expires_at: i64,
+    /// Who created it (signed in), the owner of the video it becomes.
+    pub(crate) owner_id: Option<String>,
 }
 
 /// The `tus_uploads` repository.

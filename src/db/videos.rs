@@ -33,6 +33,71 @@ pub(crate) struct Video {
     pub(crate) view_count: i64,
     /// When it was first catalogued, seconds since the epoch.
     pub(crate) created_at: i64,
+    /// Who uploaded it; `None` for media found in the media roots (the admins').
+    pub(crate) owner: Option<Owner>,
+    /// Who may see it.
+    pub(crate) visibility: Visibility,
+    /// What its owner says about it; empty when nothing.
+    pub(crate) description: String,
+}
+
+/// The owner of a video, as pages and the API name them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Owner {
+    /// The user's id.
+    pub(crate) id: String,
+    /// The user's display name.
+    pub(crate) display_name: String,
+}
+
+/// Who may see a video (the `videos.visibility` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Visibility {
+    /// Listed in the library and the API, watchable by anyone.
+    #[default]
+    Public,
+    /// Watchable by anyone with the link, never listed.
+    Unlisted,
+    /// Only the owner and admins, or whoever holds a signed stream URL.
+    Private,
+}
+
+impl Visibility {
+    /// Every value, in the order a form offers them.
+    pub(crate) const ALL: [Visibility; 3] = [Visibility::Public, Visibility::Unlisted, Visibility::Private];
+
+    /// The column's spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Unlisted => "unlisted",
+            Visibility::Private => "private",
+        }
+    }
+}
+
+impl std::str::FromStr for Visibility {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Visibility::ALL
+            .into_iter()
+            .find(|v| v.as_str() == text)
+            .ok_or_else(|| "must be public, unlisted or private".to_owned())
+    }
+}
+
+/// A change to a video's owner-editable fields; `None` leaves a field as it is. The values are
+/// checked when it is built (`library::manage::Edit`), and again by the table's CHECKs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct VideoEdit {
+    /// A new title (1 to 300 characters).
+    pub(crate) title: Option<String>,
+    /// A new description (at most 5,000 characters).
+    pub(crate) description: Option<String>,
+    /// A new visibility.
+    pub(crate) visibility: Option<Visibility>,
 }
 
 /// Stored index points are at least this far apart in media time: finer than any seek a
@@ -72,6 +137,11 @@ impl Video {
         crate::media::sniff::extension(&self.file.mime).unwrap_or("bin")
     }
 
+    /// The owner's user id; `None` for media found in the media roots.
+    pub(crate) fn owner_id(&self) -> Option<&str> {
+        self.owner.as_ref().map(|o| o.id.as_str())
+    }
+
     /// `/stream/{id}.{ext}`: a computed property, never stored.
     pub(crate) fn stream_url(&self) -> String {
         format!("/stream/{}.{}", self.file.id, self.extension())
@@ -83,14 +153,23 @@ pub(crate) trait Videos {
     /// The video with this id.
     fn find<'a>(&'a self, id: &'a str) -> Fut<'a, Option<Video>>;
 
-    /// A page of videos, newest first (served by `videos_by_created`).
+    /// A page of the public videos, newest first (served by `videos_by_created`).
     fn list(&self, limit: u32, offset: u64) -> Fut<'_, Vec<Video>>;
 
-    /// How many videos there are.
+    /// How many public videos there are.
     fn count(&self) -> Fut<'_, i64>;
+
+    /// Every video of one owner, whatever its visibility, newest first (`videos_by_owner`).
+    fn by_owner<'a>(&'a self, owner_id: &'a str, limit: u32) -> Fut<'a, Vec<Video>>;
 
     /// Sets a video's title (1 to 300 characters, checked by the caller and the table).
     fn set_title<'a>(&'a self, id: &'a str, title: &'a str) -> Fut<'a, ()>;
+
+    /// Records who uploaded a video.
+    fn set_owner<'a>(&'a self, id: &'a str, owner_id: &'a str) -> Fut<'a, ()>;
+
+    /// Applies an owner's edit in one statement; whether the video exists.
+    fn edit<'a>(&'a self, id: &'a str, edit: &'a VideoEdit) -> Fut<'a, bool>;
 
     /// The byte→time index of a video (empty when the container had none).
     fn time_index<'a>(&'a self, id: &'a str) -> Fut<'a, TimeIndex>;

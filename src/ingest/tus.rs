@@ -176,8 +176,14 @@ impl TusStore {
         now_ms().saturating_add(i64::try_from(self.expiry.as_millis()).unwrap_or(i64::MAX))
     }
 
-    /// Creates an empty upload of `length` bytes.
-    pub(crate) async fn create(&self, db: &Db, length: u64, metadata: &str) -> anyhow::Result<TusUpload> {
+    /// Creates an empty upload of `length` bytes for `owner` (who is signed in, if anyone).
+    pub(crate) async fn create(
+        &self,
+        db: &Db,
+        length: u64,
+        metadata: &str,
+        owner: Option<&str>,
+    ) -> anyhow::Result<TusUpload> {
         let id = crate::id::random_id::<12>();
         tokio::fs::File::create(self.path(&id)).await?.sync_all().await?;
         let upload = TusUpload {
@@ -187,6 +193,7 @@ impl TusStore {
             metadata: metadata.to_owned(),
             created_at: now_ms() / 1000,
             expires_at: self.expiry_from_now(),
+            owner_id: owner.map(str::to_owned),
         };
         db.uploads().insert(&upload).await?;
         Ok(upload)
@@ -268,8 +275,9 @@ impl TusStore {
         Ok(WriteLock { store: self, id: id.to_owned() })
     }
 
-    /// Turns a finished upload into a library video, titled as its metadata says: its row goes,
-    /// and its file is validated and catalogued like a form upload (deleted if refused).
+    /// Turns a finished upload into a library video, titled as its metadata says and owned by
+    /// who created the upload: its row goes, and its file is validated and catalogued like a
+    /// form upload (deleted if refused).
     pub(crate) async fn complete(
         &self,
         library: &Library,
@@ -277,7 +285,8 @@ impl TusStore {
     ) -> Result<Committed, IngestError> {
         library.db().uploads().delete(&upload.id).await?;
         let staged = Staged::from_file(self.path(&upload.id)).await?;
-        upload::commit(library, staged, metadata_title(&upload.metadata).as_deref()).await
+        let title = metadata_title(&upload.metadata);
+        upload::commit(library, staged, title.as_deref(), upload.owner_id.as_deref()).await
     }
 
     /// Deletes an upload: its row, then its bytes.

@@ -155,11 +155,16 @@ impl Committed {
 }
 
 /// Checks a staged upload is a video, moves an MP4 index to the front, and renames it into the
-/// library unless the same content is already there.
+/// library, owned by `owner`, unless `owner` already has the same content there.
+///
+/// The same bytes from someone else are stored again as the uploader's own video: answering
+/// with the other person's would hand over a video they cannot edit, and name (or sign a URL
+/// for) one that may be private or unlisted.
 pub(crate) async fn commit(
     library: &Library,
     staged: Staged,
     title: Option<&str>,
+    owner: Option<&str>,
 ) -> Result<Committed, IngestError> {
     let Staged { file, size, mime, hash } = staged;
     let mime = video_type(size, mime)?;
@@ -167,10 +172,11 @@ pub(crate) async fn commit(
     let db = library.db();
     if let Some(existing) = db.files().find_by_hash(&hash).await?
         && let Some(video) = db.videos().find(&existing.id).await?
+        && video.owner_id() == owner
     {
         return Ok(Committed::Existing(video));
     }
-    let video = library.add_upload(file, Content { hash, mime }, title).await?;
+    let video = library.add_upload(file, Content { hash, mime }, title, owner).await?;
     Ok(Committed::Created(video))
 }
 
@@ -257,7 +263,7 @@ mod tests {
             let library = library(dir.path()).await;
             let bytes = std::fs::read(source).unwrap();
             let staged = stage(&library, u64::MAX, chunks(&bytes)).await.unwrap();
-            let committed = commit(&library, staged, None).await.unwrap();
+            let committed = commit(&library, staged, None, None).await.unwrap();
             // The faststart rewrite of the moov-at-end sample is the one pass that hashes it: the
             // stream showed its `mdat` first (in the first chunk) so it was not hashed as it came.
             assert_eq!(library.bytes_hashed(), bytes.len() as u64, "{source}");
@@ -274,7 +280,7 @@ mod tests {
             let path = dir.path().join("tus-upload");
             std::fs::copy(source, &path).unwrap();
             let staged = Staged::from_file(path).await.unwrap();
-            let committed = commit(&library, staged, None).await.unwrap();
+            let committed = commit(&library, staged, None, None).await.unwrap();
             assert_eq!(library.bytes_hashed(), std::fs::metadata(source).unwrap().len(), "{source}");
             let (stored, actual) = hashes(&library, committed).await;
             assert_eq!(stored, actual, "{source}");

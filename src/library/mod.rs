@@ -1,6 +1,7 @@
 //! The media library: what files the roots hold, what is inside them, and opening them safely.
 
 pub(crate) mod hash;
+pub(crate) mod manage;
 pub(crate) mod scan;
 pub(crate) mod title;
 
@@ -106,12 +107,13 @@ impl Library {
     }
 
     /// Renames a complete upload, whose `content` ingest already knows, into the uploads root
-    /// under a fresh name and catalogues it without reading it again.
+    /// under a fresh name and catalogues it, owned by `owner`, without reading it again.
     pub(crate) async fn add_upload(
         &self,
         file: tempfile::NamedTempFile,
         content: Content,
         title: Option<&str>,
+        owner: Option<&str>,
     ) -> anyhow::Result<Video> {
         let root = self.roots.iter().find(|r| r.label == UPLOADS).expect("the uploads root is always there");
         let extension = crate::media::sniff::extension(content.mime).unwrap_or("bin");
@@ -125,6 +127,9 @@ impl Library {
         let (row, _) = scan::catalog_file(&self.db, &self.hashes, root, &relative, Some(content)).await?;
         if let Some(title) = title {
             self.db.videos().set_title(&row.id, title).await?;
+        }
+        if let Some(owner) = owner {
+            self.db.videos().set_owner(&row.id, owner).await?;
         }
         self.db.videos().find(&row.id).await?.context("the upload was catalogued as a video")
     }

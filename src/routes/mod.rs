@@ -6,6 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod chrome;
 pub(crate) mod health;
 pub(crate) mod images;
+pub(crate) mod manage;
 pub(crate) mod pages;
 pub(crate) mod stats;
 pub(crate) mod stream;

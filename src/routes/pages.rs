@@ -1,4 +1,5 @@
-//! Server-rendered HTML pages: the library, a watch page per video, and the upload page.
+//! Server-rendered HTML pages: the library, a watch page per video, and the upload page (the
+//! watch page's edit and delete forms post to `routes::manage`).
 
 use askama::Template;
 use axum::Extension;
@@ -9,10 +10,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::db::videos::Video;
+use crate::accounts::{MaybeUser, User};
+use crate::db::videos::{Video, Visibility};
 use crate::error::AppError;
 use crate::page::Chrome;
 use crate::peer::ConnectionInfo;
+use crate::routes::manage;
+use crate::routes::videos::{stream_url, visible};
 use crate::state::AppState;
 use crate::views::viewer;
 
@@ -21,9 +25,12 @@ const PER_PAGE: u32 = 24;
 /// Images shown under the videos.
 const IMAGES: u32 = 48;
 
-/// `GET /`, `GET /watch/{id}`, `GET /upload`.
+/// `GET /`, `GET /watch/{id}` (with the forms' `PATCH` and `DELETE`), `GET /upload`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/", get(library)).route("/watch/{id}", get(watch)).route("/upload", get(upload))
+    Router::new()
+        .route("/", get(library))
+        .route("/watch/{id}", get(watch).patch(manage::edit_form).delete(manage::delete_form))
+        .route("/upload", get(upload))
 }
 
 #[derive(Template)]
@@ -45,6 +52,8 @@ struct Card {
     duration: String,
     resolution: String,
     views: String,
+    /// The uploader's name; `None` for media-folder videos.
+    owner: Option<String>,
 }
 
 struct ImageCard {
@@ -97,6 +106,7 @@ fn card(video: &Video) -> Card {
             1 => "1 view".to_owned(),
             n => format!("{n} views"),
         },
+        owner: video.owner.as_ref().map(|o| o.display_name.clone()),
     }
 }
 
@@ -104,7 +114,15 @@ fn card(video: &Video) -> Card {
 #[template(path = "watch.html")]
 struct WatchPage {
     chrome: Chrome,
+    id: String,
     title: String,
+    description: String,
+    owner: Option<String>,
+    visibility: &'static str,
+    /// The select's options, the current one flagged.
+    visibilities: Vec<(&'static str, bool)>,
+    /// Whether the visitor may edit and delete it (the forms are shown).
+    manage: bool,
     stream_url: String,
     mime: String,
     faststart: bool,
@@ -116,16 +134,17 @@ struct WatchPage {
 }
 
 /// The watch page; it sets the viewer cookie when absent, so the player's first range request
-/// already carries it and the IP + User-Agent alias is needed only for direct links.
+/// already carries it and the IP + User-Agent alias is needed only for direct links. A private
+/// video is a 404 to anyone but its owner and admins.
 async fn watch(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     Path(id): Path<String>,
     chrome: Chrome,
     connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let video =
-        state.db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/watch/{id}")))?;
+    let video = visible(&state, &id, user.as_ref(), &format!("/watch/{id}")).await?;
     let codecs = [video.video_codec.as_deref(), video.audio_codec.as_deref()]
         .into_iter()
         .flatten()
@@ -133,8 +152,14 @@ async fn watch(
         .join(" + ");
     let page = render(&WatchPage {
         chrome,
+        id: video.file.id.clone(),
         title: video.title.clone(),
-        stream_url: video.stream_url(),
+        description: video.description.clone(),
+        owner: video.owner.as_ref().map(|o| o.display_name.clone()),
+        visibility: video.visibility.as_str(),
+        visibilities: Visibility::ALL.iter().map(|v| (v.as_str(), *v == video.visibility)).collect(),
+        manage: user.as_ref().is_some_and(|u| u.may_manage(video.owner_id())),
+        stream_url: stream_url(&state, &video, user.as_ref()),
         mime: video.file.mime.clone(),
         faststart: video.faststart,
         duration: duration(video.duration_ms),
@@ -158,11 +183,31 @@ async fn watch(
 struct UploadPage {
     chrome: Chrome,
     media_dir: String,
+    access: UploadAccess,
 }
 
-async fn upload(State(state): State<AppState>, chrome: Chrome) -> Result<Html<String>, AppError> {
+/// What the upload page offers the visitor.
+enum UploadAccess {
+    /// Nobody is signed in: a link to sign in instead of the form.
+    SignIn,
+    /// A viewer: they need the uploader role.
+    NeedsRole,
+    /// The form.
+    Allowed,
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    chrome: Chrome,
+) -> Result<Html<String>, AppError> {
     let media_dir = state.config.media_dirs.first().map(|d| d.display().to_string()).unwrap_or_default();
-    render(&UploadPage { chrome, media_dir })
+    let access = match user.as_ref().map(User::may_upload) {
+        None => UploadAccess::SignIn,
+        Some(false) => UploadAccess::NeedsRole,
+        Some(true) => UploadAccess::Allowed,
+    };
+    render(&UploadPage { chrome, media_dir, access })
 }
 
 /// Renders a page template, a failure being a 500.

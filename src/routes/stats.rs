@@ -19,6 +19,7 @@ use crate::error::AppError;
 use crate::metrics::{CLASSES, PROTOCOLS};
 use crate::page::Chrome;
 use crate::routes::pages::render;
+use crate::routes::videos::visible;
 use crate::state::AppState;
 use crate::stats::report::{self, Percentiles, Window};
 
@@ -192,6 +193,8 @@ async fn video(
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
 ) -> Result<Response, AppError> {
+    // A private video is a 404 to whoever may not see it, before the gate could say 403.
+    let video = visible(&state, &id, user.0.as_ref(), &format!("/videos/{id}/stats")).await?;
     if let Some(sign_in) = gate(
         &state,
         &user,
@@ -203,8 +206,6 @@ async fn video(
         return Ok(sign_in.into_response());
     }
     let window = window(query)?;
-    let not_found = || AppError::NotFound(format!("/videos/{id}/stats"));
-    let video = state.db.videos().find(&id).await?.ok_or_else(not_found)?;
     let report = crate::stats::video(&state.views, &state.db, &video, window, crate::db::now_secs()).await?;
     let views_chart = LineChart {
         id: "views",

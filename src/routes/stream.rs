@@ -1,15 +1,17 @@
 //! Media bytes: `/stream/{id}` for catalogued videos and `/media/{*path}` for any file in a root.
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use std::sync::Arc;
 
-use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::Response;
 use axum::routing::get;
+use serde::Deserialize;
 
+use crate::accounts::{self, MaybeUser};
+use crate::db::videos::Visibility;
 use crate::error::AppError;
 use crate::library::OpenFile;
 use crate::peer::ConnectionInfo;
@@ -32,23 +34,49 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/stream/{id}", get(stream)).route("/media/{*path}", get(media))
 }
 
+/// `?exp=&sig=` of a signed stream URL; other parameters (a player's cache buster) are ignored.
+#[derive(Debug, Deserialize)]
+struct Signed {
+    exp: Option<String>,
+    sig: Option<String>,
+}
+
 /// A catalogued video by id, view-tracked; an extension after the id is accepted and ignored.
+/// A private video is served to its owner and admins, or to a request whose signed URL holds;
+/// anyone else gets the 404 of a video that does not exist.
 async fn stream(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-    connection: Option<Extension<ConnectionInfo>>,
-    method: Method,
-    headers: HeaderMap,
+    signed: Result<Query<Signed>, QueryRejection>,
+    request: Request,
 ) -> Result<Response, AppError> {
     let id = path_param(id)?;
     let id = id.split_once('.').map_or(id.as_str(), |(id, _ext)| id);
+    let Query(signed) = signed.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    // Checked before the catalog is asked, so a refusal says nothing about whether `id` exists.
+    let signed = state
+        .tokens
+        .stream_urls()
+        .verify(id, signed.exp.as_deref(), signed.sig.as_deref(), crate::db::now_secs())
+        .map_err(|e| AppError::Forbidden(e.to_string()))?;
     let not_found = || AppError::NotFound(format!("/stream/{id}"));
     let db = &state.db;
     let video = db.videos().find(id).await?.ok_or_else(not_found)?;
+    let (mut parts, _) = request.into_parts();
+    let private = video.visibility == Visibility::Private;
+    // Only a private video without a signature reads who is signed in: every other media
+    // request stays off the sessions table.
+    if private && !signed {
+        let MaybeUser(user) = MaybeUser::from_request_parts(&mut parts, &state).await?;
+        if !accounts::may_see(user.as_ref(), &video) {
+            return Err(not_found());
+        }
+    }
     let open = state.library.open_video(&video).await?.ok_or_else(not_found)?;
+    let (method, headers) = (parts.method, parts.headers);
 
     let tracker = &state.views;
-    let connection = connection.map(|Extension(c)| c);
+    let connection = parts.extensions.get::<ConnectionInfo>().copied();
     let remote = connection.map(|c| c.remote);
     let identity = viewer::identify(tracker.secret(), &headers, remote);
     let viewer = tracker.viewer(&identity);
@@ -65,6 +93,10 @@ async fn stream(
         // A response that sets a cookie must not be stored by shared caches.
         out.insert(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE_CACHE_CONTROL));
     }
+    if private {
+        // Nor a private video's bytes, which a shared cache would hand to anyone.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE_CACHE_CONTROL));
+    }
     Ok(response)
 }
 
@@ -76,8 +108,15 @@ async fn media(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let path = path_param(path)?;
-    let open =
-        state.library.open_media(&path).await?.ok_or_else(|| AppError::NotFound(format!("/media/{path}")))?;
+    let not_found = || AppError::NotFound(format!("/media/{path}"));
+    let open = state.library.open_media(&path).await?.ok_or_else(not_found)?;
+    // An uploaded video's file is in a root too: a private one is served by `/stream` alone,
+    // where its owner or signature is checked.
+    if open.row.mime.starts_with("video/")
+        && state.db.videos().find(&open.row.id).await?.is_some_and(|v| v.visibility == Visibility::Private)
+    {
+        return Err(not_found());
+    }
     Ok(serve(&method, &headers, open, None))
 }
 

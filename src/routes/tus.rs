@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::accounts::Uploader;
+use crate::accounts::{Uploader, User};
 use crate::db::tus::TusUpload;
 use crate::error::AppError;
 use crate::ingest::body;
@@ -73,11 +73,12 @@ fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppErro
         .transpose()
 }
 
-/// creation (+ creation-with-upload when a body comes along).
-/// Every request but OPTIONS needs an uploader (401 or 403 before the version check or the body).
+/// creation (+ creation-with-upload when a body comes along). Every request but OPTIONS needs
+/// an uploader (401 or 403 before the version check or the body); who creates an upload owns it
+/// and the video it becomes.
 async fn create(
     State(state): State<AppState>,
-    Uploader(_uploader): Uploader,
+    Uploader(user): Uploader,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
@@ -93,7 +94,8 @@ async fn create(
     }
     let metadata = headers.get(&UPLOAD_METADATA).map(|v| v.to_str().unwrap_or("\u{fffd}")).unwrap_or("");
     parse_metadata(metadata).map_err(tus_error)?;
-    let upload = state.tus.create(&state.db, length, metadata).await.map_err(AppError::Internal)?;
+    let owner = Some(user.id.as_str());
+    let upload = state.tus.create(&state.db, length, metadata, owner).await.map_err(AppError::Internal)?;
     let location = HeaderValue::try_from(format!("/api/uploads/{}", upload.id)).expect("ids are URL-safe");
     let with_body = headers.get(header::CONTENT_TYPE).is_some_and(|v| v == OFFSET_STREAM);
     let mut response = if with_body {
@@ -110,25 +112,27 @@ async fn create(
     Ok(response)
 }
 
-async fn find(state: &AppState, id: &str) -> Result<TusUpload, AppError> {
+/// The live upload `id` if `user` created it (or is an admin): someone else's is a 404, as if
+/// it did not exist, so upload ids tell nothing to other accounts.
+async fn find(state: &AppState, id: &str, user: &User) -> Result<TusUpload, AppError> {
     state
         .db
         .uploads()
         .find(id)
         .await?
-        .filter(|u| u.expires_at >= tus::now_ms())
+        .filter(|u| u.expires_at >= tus::now_ms() && user.may_manage(u.owner_id.as_deref()))
         .ok_or_else(|| AppError::NotFound(format!("/api/uploads/{id}")))
 }
 
 /// Where an upload stands.
 async fn status(
     State(state): State<AppState>,
-    Uploader(_uploader): Uploader,
+    Uploader(user): Uploader,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_version(&headers)?;
-    let upload = find(&state, &id).await?;
+    let upload = find(&state, &id, &user).await?;
     let mut response = StatusCode::OK.into_response();
     let out = response.headers_mut();
     out.insert(UPLOAD_OFFSET, HeaderValue::from(upload.received));
@@ -146,7 +150,7 @@ async fn status(
 /// The core of the protocol: append at an offset.
 async fn append(
     State(state): State<AppState>,
-    Uploader(_uploader): Uploader,
+    Uploader(user): Uploader,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -157,7 +161,7 @@ async fn append(
     }
     let offset = number(&headers, &UPLOAD_OFFSET)
         .and_then(|n| n.ok_or_else(|| AppError::BadRequest("Upload-Offset: required".into())))?;
-    let upload = find(&state, &id).await?;
+    let upload = find(&state, &id, &user).await?;
     write(&state, &upload, offset, &headers, body).await
 }
 
@@ -196,12 +200,12 @@ async fn write(
 /// termination.
 async fn terminate(
     State(state): State<AppState>,
-    Uploader(_uploader): Uploader,
+    Uploader(user): Uploader,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_version(&headers)?;
-    find(&state, &id).await?;
+    find(&state, &id, &user).await?;
     state.tus.remove(&state.db, &id).await.map_err(AppError::Internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

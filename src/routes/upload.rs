@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
+use tower_sessions_core::Session;
+
 use crate::accounts::Uploader;
 use crate::config::Limits;
 use crate::error::{AppError, excerpt};
@@ -13,6 +15,7 @@ use crate::ingest::body::{self, BodyError, UploadBody};
 use crate::ingest::multipart::{self, MultipartError, MultipartReader};
 use crate::ingest::upload::{self, Committed, IngestError, Staged};
 use crate::library::title;
+use crate::page::flash;
 use crate::routes::videos::VideoJson;
 use crate::state::AppState;
 
@@ -27,10 +30,12 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/videos", post(create).layer(DefaultBodyLimit::disable()))
 }
 
-/// Only an uploader may: the extractor answers 401 or 403 before a byte of the body is read.
+/// Only an uploader may (the extractor answers 401 or 403 before a byte of the body is read),
+/// and they own what they upload.
 async fn create(
     State(state): State<AppState>,
-    Uploader(_uploader): Uploader,
+    Uploader(user): Uploader,
+    session: Session,
     request: Request,
 ) -> Result<Response, AppError> {
     let limit = state.config.limits.max_upload_bytes;
@@ -72,17 +77,23 @@ async fn create(
         }
     }
     let staged = staged.ok_or_else(|| AppError::Unprocessable("file: required".into()))?;
+    let owner = Some(user.id.as_str());
     let (status, video) =
-        match upload::commit(&state.library, staged, titled.as_deref()).await.map_err(ingest_error)? {
+        match upload::commit(&state.library, staged, titled.as_deref(), owner).await.map_err(ingest_error)? {
             Committed::Created(video) => (StatusCode::CREATED, video),
             Committed::Existing(video) => (StatusCode::OK, video),
         };
     if from_form {
+        // Only a visitor who has a session gets the message: an upload never starts one.
+        if session.id().is_some() {
+            flash::set(&session, "Uploaded").await?;
+        }
         let watch = HeaderValue::try_from(format!("/watch/{}", video.file.id)).expect("ids are URL-safe");
         return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, watch)]).into_response());
     }
     let location = HeaderValue::try_from(format!("/api/videos/{}", video.file.id)).expect("ids are URL-safe");
-    Ok((status, [(header::LOCATION, location)], Json(VideoJson::from(&video))).into_response())
+    let json = VideoJson::new(&state, &video, Some(&user));
+    Ok((status, [(header::LOCATION, location)], Json(json)).into_response())
 }
 
 /// The prologue of both multipart routes (this and `POST /api/images`): refuses a declared body

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::accounts::MaybeUser;
 use crate::error::AppError;
 use crate::routes::stats::{Subject, gate};
+use crate::routes::videos::visible;
 use crate::state::AppState;
 
 /// Recent sessions shown per video.
@@ -57,12 +58,12 @@ async fn views(
     user: MaybeUser,
     Path(id): Path<String>,
 ) -> Result<Json<ViewsJson>, AppError> {
+    // A private video is a 404 to whoever may not see it, before the gate could say 403.
+    let video = visible(&state, &id, user.0.as_ref(), &format!("/api/videos/{id}/views")).await?;
     // Under /api the answer is JSON whatever `Accept` says, so there is no redirect to follow.
     gate(&state, &user, true, Subject::Video { id: id.clone(), path: format!("/api/videos/{id}/views") })
         .await?;
     let db = &state.db;
-    let video =
-        db.videos().find(&id).await?.ok_or_else(|| AppError::NotFound(format!("/api/videos/{id}/views")))?;
     let rules = &state.config.views;
     let unique_viewers = db.views().unique_viewers(&id).await?;
     let live = state.views.live(&id);

@@ -16,6 +16,7 @@ mod licences;
 mod lifecycle;
 mod limits;
 mod mail;
+mod ownership;
 mod pages;
 mod parking;
 mod protocols;

@@ -62,7 +62,14 @@ async fn a_missing_page_is_the_404_page_in_the_site_layout() {
 #[tokio::test]
 async fn the_upload_form_posts_to_the_api_and_lands_on_the_watch_page() {
     let app = spawn_app().await;
-    let html = app.h1().get(app.tls_url("/upload")).send().await.unwrap().text().await.unwrap();
+    // The form is for a signed-in uploader (tests/it/ownership.rs has the other visitors).
+    let body = r#"{"email": "ada@example.org", "password": "a long passphrase"}"#;
+    let signed_up = app.h1().post(app.tls_url("/api/users")).header("content-type", "application/json");
+    let cookie =
+        signed_up.body(body).send().await.unwrap().headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let upload_page = app.h1().get(app.tls_url("/upload")).header("cookie", &cookie).send().await.unwrap();
+    let html = upload_page.text().await.unwrap();
     assert!(html.contains("action=\"/api/videos\" enctype=\"multipart/form-data\""), "{html}");
     assert!(html.contains("<label for=\"file\">") && html.contains("kino scan"));
     let clip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-moov-at-end.mp4")).unwrap();

@@ -122,6 +122,18 @@ mod tests {
         .await;
         assert!(page.contains("videos_by_created"), "{page}");
         assert!(!page.contains("TEMP B-TREE"), "the page needs no sort: {page}");
+        // The listings with their filters: the public catalog, and one owner's videos.
+        for (filter, index) in [
+            ("v.visibility = 'public'", "videos_by_created"),
+            ("v.owner_id = 'u'", "videos_by_owner (owner_id=?)"),
+        ] {
+            let sql = format!(
+                "SELECT v.file_id FROM videos v JOIN files f ON f.id = v.file_id
+                 WHERE {filter} ORDER BY v.created_at DESC, v.file_id LIMIT 20"
+            );
+            let listing = plan(&db, &sql).await;
+            assert!(listing.contains(index) && !listing.contains("TEMP B-TREE"), "{listing}");
+        }
     }
 
     #[tokio::test]

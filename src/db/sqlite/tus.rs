@@ -9,7 +9,8 @@ impl Uploads for Sqlite {
         Box::pin(
             sqlx::query_as!(
                 TusUpload,
-                r#"SELECT id AS "id!", length, received, metadata, created_at, expires_at FROM tus_uploads WHERE id = $1"#,
+                r#"SELECT id AS "id!", length, received, metadata, created_at, expires_at, owner_id
+                   FROM tus_uploads WHERE id = $1"#,
                 id
             )
             .fetch_optional(&self.pool),
@@ -19,14 +20,15 @@ impl Uploads for Sqlite {
     fn insert<'a>(&'a self, upload: &'a TusUpload) -> Fut<'a, ()> {
         Box::pin(async move {
             sqlx::query!(
-                "INSERT INTO tus_uploads (id, length, received, metadata, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO tus_uploads (id, length, received, metadata, created_at, expires_at, owner_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 upload.id,
                 upload.length,
                 upload.received,
                 upload.metadata,
                 upload.created_at,
-                upload.expires_at
+                upload.expires_at,
+                upload.owner_id
             )
             .execute(&self.pool)
             .await?;

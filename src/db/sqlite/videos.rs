@@ -3,7 +3,7 @@
 use super::Sqlite;
 use crate::db::Fut;
 use crate::db::files::FileRow;
-use crate::db::videos::{Video, Videos, parse_time_index};
+use crate::db::videos::{Owner, Video, VideoEdit, Videos, parse_time_index};
 use crate::media::container::TimeIndex;
 
 /// A video joined with its file, flat as the query returns it.
@@ -20,6 +20,10 @@ struct VideoRow {
     parse_error: Option<String>,
     view_count: i64,
     created_at: i64,
+    visibility: String,
+    description: String,
+    owner_id: Option<String>,
+    owner_name: Option<String>,
     root: String,
     path: String,
     size: i64,
@@ -52,6 +56,10 @@ impl From<VideoRow> for Video {
             parse_error: r.parse_error,
             view_count: r.view_count,
             created_at: r.created_at,
+            owner: r.owner_id.zip(r.owner_name).map(|(id, display_name)| Owner { id, display_name }),
+            // The column is CHECKed to the three names.
+            visibility: r.visibility.parse().unwrap_or_default(),
+            description: r.description,
         }
     }
 }
@@ -64,8 +72,9 @@ macro_rules! select_videos {
             VideoRow,
             r#"SELECT f.id AS "id!", v.title, v.container, v.duration_ms, v.width, v.height,
                 v.video_codec, v.audio_codec, v.faststart, v.parse_error, v.view_count, v.created_at,
+                v.visibility, v.description, u.id AS "owner_id?", u.display_name AS "owner_name?",
                 f.root, f.path, f.size, f.mtime_ns, f.hash, f.mime
-             FROM videos v JOIN files f ON f.id = v.file_id "# + $tail
+             FROM videos v JOIN files f ON f.id = v.file_id LEFT JOIN users u ON u.id = v.owner_id "# + $tail
             $(, $arg)*
         )
     };
@@ -82,16 +91,64 @@ impl Videos for Sqlite {
     fn list(&self, limit: u32, offset: u64) -> Fut<'_, Vec<Video>> {
         let (limit, offset) = (i64::from(limit), i64::try_from(offset).unwrap_or(i64::MAX));
         Box::pin(async move {
-            let rows =
-                select_videos!("ORDER BY v.created_at DESC, v.file_id LIMIT $1 OFFSET $2", limit, offset)
-                    .fetch_all(&self.pool)
-                    .await?;
+            let rows = select_videos!(
+                "WHERE v.visibility = 'public' ORDER BY v.created_at DESC, v.file_id LIMIT $1 OFFSET $2",
+                limit,
+                offset
+            )
+            .fetch_all(&self.pool)
+            .await?;
             Ok(rows.into_iter().map(Video::from).collect())
         })
     }
 
     fn count(&self) -> Fut<'_, i64> {
-        Box::pin(sqlx::query_scalar!(r#"SELECT COUNT(*) AS "n!: i64" FROM videos"#).fetch_one(&self.pool))
+        Box::pin(
+            sqlx::query_scalar!(r#"SELECT COUNT(*) AS "n!: i64" FROM videos WHERE visibility = 'public'"#)
+                .fetch_one(&self.pool),
+        )
+    }
+
+    fn by_owner<'a>(&'a self, owner_id: &'a str, limit: u32) -> Fut<'a, Vec<Video>> {
+        let limit = i64::from(limit);
+        Box::pin(async move {
+            let rows = select_videos!(
+                "WHERE v.owner_id = $1 ORDER BY v.created_at DESC, v.file_id LIMIT $2",
+                owner_id,
+                limit
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.into_iter().map(Video::from).collect())
+        })
+    }
+
+    fn set_owner<'a>(&'a self, id: &'a str, owner_id: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query!("UPDATE videos SET owner_id = $1 WHERE file_id = $2", owner_id, id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn edit<'a>(&'a self, id: &'a str, edit: &'a VideoEdit) -> Fut<'a, bool> {
+        let visibility = edit.visibility.map(|v| v.as_str());
+        Box::pin(async move {
+            // COALESCE keeps a field the edit leaves out, so one statement applies any subset.
+            let done = sqlx::query!(
+                "UPDATE videos SET title = COALESCE($1, title), description = COALESCE($2, description),
+                     visibility = COALESCE($3, visibility)
+                 WHERE file_id = $4",
+                edit.title,
+                edit.description,
+                visibility,
+                id
+            )
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     fn set_title<'a>(&'a self, id: &'a str, title: &'a str) -> Fut<'a, ()> {

@@ -9,8 +9,11 @@ impl Views for Sqlite {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
             for view in views {
+                // A video deleted while it was being watched: its view goes with it (a foreign-key
+                // failure would lose the whole batch).
                 sqlx::query!(
-                    "INSERT INTO views (video_id, viewer, counted_at) VALUES ($1, $2, $3)",
+                    "INSERT INTO views (video_id, viewer, counted_at)
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM videos WHERE file_id = $1)",
                     view.video_id,
                     view.viewer,
                     view.counted_at
@@ -27,7 +30,7 @@ impl Views for Sqlite {
             for s in sessions {
                 sqlx::query!(
                     "INSERT INTO view_sessions (video_id, viewer, started_at, ended_at, reason, reached, covered_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM videos WHERE file_id = $1)",
                     s.video_id,
                     s.viewer,
                     s.started_at,
