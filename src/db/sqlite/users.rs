@@ -1,13 +1,13 @@
 //! The `users` repository on SQLite.
 
 use super::Sqlite;
-use crate::db::Fut;
 use crate::db::users::{NewUser, UserRow, Users};
+use crate::db::{Fut, Tx};
 
 impl Users for Sqlite {
-    fn insert<'a>(&'a self, user: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
-        Box::pin(async move {
-            let inserted = sqlx::query_as!(
+    fn insert_in<'a>(&'a self, tx: &'a mut Tx, user: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
+        Box::pin(
+            sqlx::query_as!(
                 UserRow,
                 r#"INSERT INTO users (id, email, display_name, password_hash, role, created_at)
                    VALUES ($1, $2, $3, $4,
@@ -24,10 +24,8 @@ impl Users for Sqlite {
                 user.role,
                 user.created_at
             )
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(inserted)
-        })
+            .fetch_optional(&mut **tx),
+        )
     }
 
     fn find<'a>(&'a self, id: &'a str) -> Fut<'a, Option<UserRow>> {
@@ -59,6 +57,28 @@ impl Users for Sqlite {
             sqlx::query!("UPDATE users SET password_hash = $1 WHERE id = $2", hash, id)
                 .execute(&self.pool)
                 .await?;
+            Ok(())
+        })
+    }
+
+    fn set_password_hash_in<'a>(&'a self, tx: &'a mut Tx, id: &'a str, hash: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query!("UPDATE users SET password_hash = $1 WHERE id = $2", hash, id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn mark_verified_in<'a>(&'a self, tx: &'a mut Tx, id: &'a str, now: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query!(
+                "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2",
+                now,
+                id
+            )
+            .execute(&mut **tx)
+            .await?;
             Ok(())
         })
     }
