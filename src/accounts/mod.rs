@@ -258,11 +258,7 @@ impl Accounts {
     pub(crate) async fn verify_email(&self, token: &str) -> Result<User, AccountError> {
         let (hash, user_id) = self.open_link(token, Purpose::Verify).await?;
         let mut tx = self.db.begin().await?;
-        self.db
-            .account_tokens()
-            .spend_in(&mut tx, &hash, Purpose::Verify, now_ms())
-            .await?
-            .ok_or(LinkError::Used)?;
+        self.spend_in(&mut tx, &hash, Purpose::Verify).await?;
         self.db.users().mark_verified_in(&mut tx, &user_id, now_secs()).await?;
         tx.commit().await?;
         self.get(&user_id).await?.ok_or(AccountError::Link(LinkError::Unknown))
@@ -305,11 +301,7 @@ impl Accounts {
         // Hashed before the transaction: ~50 ms that would otherwise hold SQLite's write lock.
         let password_hash = self.hash(password).await?;
         let mut tx = self.db.begin().await?;
-        self.db
-            .account_tokens()
-            .spend_in(&mut tx, &hash, Purpose::Reset, now_ms())
-            .await?
-            .ok_or(LinkError::Used)?;
+        self.spend_in(&mut tx, &hash, Purpose::Reset).await?;
         self.db.users().set_password_hash_in(&mut tx, &user.id, &password_hash).await?;
         let sessions = self.db.sessions().delete_user_in(&mut tx, &user.id).await?;
         let refresh = self.db.refresh_tokens().revoke_user_in(&mut tx, &user.id, now_secs()).await?;
@@ -328,6 +320,12 @@ impl Accounts {
         let stored = self.db.account_tokens().find(&hash).await?.ok_or(LinkError::Unknown)?;
         link::check(&stored, purpose, now_ms())?;
         Ok((hash, stored.user_id))
+    }
+
+    /// Spends the link of `hash` in `tx`; refused as used when a concurrent use got there first.
+    async fn spend_in(&self, tx: &mut Tx, hash: &str, purpose: Purpose) -> Result<(), AccountError> {
+        let spent = self.db.account_tokens().spend_in(tx, hash, purpose, now_ms()).await?;
+        spent.map(drop).ok_or(AccountError::Link(LinkError::Used))
     }
 
     /// How long until another link of `purpose` may be mailed to `user_id`; `None`: now.

@@ -58,12 +58,10 @@ async fn link_in_mail(sink: &SmtpSink, to: &str, path: &str) -> String {
     let message = sink.next(TEST_TIMEOUT).await.expect("a mail arrives");
     assert_eq!(message.rcpt_to, [to.to_owned()], "{}", message.data);
     let body = decoded_body(&message);
-    let link = body
-        .split_whitespace()
+    body.split_whitespace()
         .find(|word| word.contains(&format!("{path}?token=")))
         .unwrap_or_else(|| panic!("no {path} link in {body}"))
-        .to_owned();
-    link
+        .to_owned()
 }
 
 /// `link`'s path and query, to request on any protocol.
