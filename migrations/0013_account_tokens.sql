@@ -14,3 +14,7 @@ CREATE TABLE account_tokens (
 );
 -- The newest link of a user and purpose (the resend limit), and the retiring of older ones.
 CREATE INDEX account_tokens_by_user ON account_tokens (user_id, purpose, created_at);
+
+-- When a reset last set the password (seconds since the epoch). An access token (a JWT, which
+-- cannot be revoked) issued before then is refused, so a reset signs the API out too.
+ALTER TABLE users ADD COLUMN password_changed_at INTEGER;

@@ -397,7 +397,7 @@ mod repository_tests {
         fn set_password_hash<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, ()> {
             down()
         }
-        fn set_password_hash_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: &'a str) -> Fut<'a, ()> {
+        fn set_password_hash_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: &'a str, _: i64) -> Fut<'a, ()> {
             down()
         }
         fn mark_verified_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: i64) -> Fut<'a, ()> {

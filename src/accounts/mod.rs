@@ -74,8 +74,12 @@ pub(crate) struct User {
     pub(crate) display_name: String,
     /// What they may do.
     pub(crate) role: Role,
-    /// Whether the email address was verified (mail lands with the authkit work).
+    /// Whether the email address was verified (the link of the sign-up mail was opened).
     pub(crate) email_verified: bool,
+    /// When a password reset last set the password (seconds): access tokens issued before it
+    /// speak for nobody. Not shown in the API.
+    #[serde(skip)]
+    pub(crate) password_changed_at: Option<i64>,
 }
 
 impl User {
@@ -103,6 +107,7 @@ impl TryFrom<UserRow> for User {
             display_name: row.display_name,
             role,
             email_verified: row.email_verified_at.is_some(),
+            password_changed_at: row.password_changed_at,
         })
     }
 }
@@ -302,7 +307,7 @@ impl Accounts {
         let password_hash = self.hash(password).await?;
         let mut tx = self.db.begin().await?;
         self.spend_in(&mut tx, &hash, Purpose::Reset).await?;
-        self.db.users().set_password_hash_in(&mut tx, &user.id, &password_hash).await?;
+        self.db.users().set_password_hash_in(&mut tx, &user.id, &password_hash, now_secs()).await?;
         let sessions = self.db.sessions().delete_user_in(&mut tx, &user.id).await?;
         let refresh = self.db.refresh_tokens().revoke_user_in(&mut tx, &user.id, now_secs()).await?;
         tx.commit().await?;

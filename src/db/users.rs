@@ -19,6 +19,8 @@ pub(crate) struct UserRow {
     pub(crate) email_verified_at: Option<i64>,
     /// Seconds since the epoch.
     pub(crate) created_at: i64,
+    /// When a password reset last set the password, seconds since the epoch.
+    pub(crate) password_changed_at: Option<i64>,
 }
 
 /// A new account; its role is decided by [`Users::insert_in`].
@@ -54,8 +56,15 @@ pub(crate) trait Users {
     /// Replaces an account's password hash (a rehash with new parameters).
     fn set_password_hash<'a>(&'a self, id: &'a str, hash: &'a str) -> Fut<'a, ()>;
 
-    /// Replaces an account's password hash inside the caller's transaction (a password reset).
-    fn set_password_hash_in<'a>(&'a self, tx: &'a mut Tx, id: &'a str, hash: &'a str) -> Fut<'a, ()>;
+    /// Replaces an account's password hash inside the caller's transaction (a password reset),
+    /// recording the change at `now` (seconds).
+    fn set_password_hash_in<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        id: &'a str,
+        hash: &'a str,
+        now: i64,
+    ) -> Fut<'a, ()>;
 
     /// Records that the account's email was verified at `now` (seconds), unless it was before.
     fn mark_verified_in<'a>(&'a self, tx: &'a mut Tx, id: &'a str, now: i64) -> Fut<'a, ()>;

@@ -75,6 +75,10 @@ fn token_of(link: &str) -> &str {
     link.split_once("?token=").unwrap().1
 }
 
+async fn me_by_token(app: &TestApp, protocol: Protocol, bearer: &str) -> Snapshot {
+    app.fetch(protocol, Method::GET, "/api/me", &[("authorization", bearer)]).await
+}
+
 async fn me(app: &TestApp, protocol: Protocol, cookie: &str) -> Snapshot {
     app.fetch(protocol, Method::GET, "/api/me", &[("cookie", cookie)]).await
 }
@@ -192,7 +196,7 @@ async fn refresh_token(app: &TestApp, protocol: Protocol, email: &str, password:
 }
 
 #[tokio::test]
-async fn a_reset_sets_the_password_and_ends_every_session_and_refresh_token_on_every_protocol() {
+async fn a_reset_sets_the_password_and_ends_every_session_and_token_on_every_protocol() {
     let sink = SmtpSink::start().await.unwrap();
     let app = app_mailing(&sink, |_| {}).await;
     for (n, protocol) in ALL_PROTOCOLS.into_iter().enumerate() {
@@ -202,6 +206,10 @@ async fn a_reset_sets_the_password_and_ends_every_session_and_refresh_token_on_e
         let pair = refresh_token(&app, protocol, &email, PASSWORD).await;
         assert_eq!(pair.status, 200, "{protocol:?}: {pair:?}");
         let refresh = json_body(&pair)["refresh_token"].clone();
+        let bearer = format!("Bearer {}", json_body(&pair)["access_token"].as_str().unwrap());
+        assert_eq!(me_by_token(&app, protocol, &bearer).await.status, 200, "{protocol:?}");
+        // The access token must be from an earlier second than the reset to be refused.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
 
         let asked =
             post_json(&app, protocol, "/api/account/forgot", json!({"email": email.to_uppercase()}), &[])
@@ -233,8 +241,21 @@ async fn a_reset_sets_the_password_and_ends_every_session_and_refresh_token_on_e
         let again = post_json(&app, protocol, "/api/account/reset", body, &[]).await;
         assert_eq!(again.status, 400, "{protocol:?}: {again:?}");
         assert!(error_message(&again).contains("used already"), "{again:?}");
+        let old_access = me_by_token(&app, protocol, &bearer).await;
+        assert_eq!(old_access.status, 401, "{protocol:?}: {old_access:?}");
+        assert!(
+            error_message(&old_access).contains("before the account's password was reset"),
+            "{old_access:?}"
+        );
         assert_eq!(refresh_token(&app, protocol, &email, PASSWORD).await.status, 401, "{protocol:?}");
-        assert_eq!(refresh_token(&app, protocol, &email, NEW_PASSWORD).await.status, 200, "{protocol:?}");
+        let fresh = refresh_token(&app, protocol, &email, NEW_PASSWORD).await;
+        assert_eq!(fresh.status, 200, "{protocol:?}");
+        let bearer = format!("Bearer {}", json_body(&fresh)["access_token"].as_str().unwrap());
+        assert_eq!(
+            me_by_token(&app, protocol, &bearer).await.status,
+            200,
+            "{protocol:?}: a token issued after the reset works"
+        );
     }
 }
 

@@ -16,7 +16,7 @@ impl Users for Sqlite {
                    ON CONFLICT (email) DO NOTHING
                    RETURNING id AS "id!", email AS "email!", display_name AS "display_name!",
                              password_hash AS "password_hash!", role AS "role!", email_verified_at,
-                             created_at AS "created_at!""#,
+                             created_at AS "created_at!", password_changed_at"#,
                 user.id,
                 user.email,
                 user.display_name,
@@ -32,7 +32,8 @@ impl Users for Sqlite {
         Box::pin(
             sqlx::query_as!(
                 UserRow,
-                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at
+                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at,
+                          password_changed_at
                    FROM users WHERE id = $1"#,
                 id
             )
@@ -44,7 +45,8 @@ impl Users for Sqlite {
         Box::pin(
             sqlx::query_as!(
                 UserRow,
-                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at
+                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at,
+                          password_changed_at
                    FROM users WHERE email = $1"#,
                 email
             )
@@ -61,11 +63,22 @@ impl Users for Sqlite {
         })
     }
 
-    fn set_password_hash_in<'a>(&'a self, tx: &'a mut Tx, id: &'a str, hash: &'a str) -> Fut<'a, ()> {
+    fn set_password_hash_in<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        id: &'a str,
+        hash: &'a str,
+        now: i64,
+    ) -> Fut<'a, ()> {
         Box::pin(async move {
-            sqlx::query!("UPDATE users SET password_hash = $1 WHERE id = $2", hash, id)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
+                hash,
+                now,
+                id
+            )
+            .execute(&mut **tx)
+            .await?;
             Ok(())
         })
     }
