@@ -76,6 +76,8 @@ where
             let user = accounts.get(&claims.sub).await?.ok_or_else(|| {
                 AppError::Unauthorized("the token's account no longer exists; sign in again".into())
             })?;
+            // `iat` has whole seconds: a token of the reset's own second passes, because the
+            // sign-in right after a reset must.
             if user
                 .password_changed_at
                 .is_some_and(|changed| i64::try_from(claims.iat).unwrap_or(i64::MAX) < changed)

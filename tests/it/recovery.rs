@@ -356,3 +356,27 @@ async fn the_reset_pages_set_a_new_password_and_sign_every_browser_out() {
     assert_eq!(reused.status, 400);
     assert!(html(&reused).contains("used already"), "{}", html(&reused));
 }
+
+#[tokio::test]
+async fn the_account_page_sends_the_link_again_at_most_every_few_minutes() {
+    let sink = SmtpSink::start().await.unwrap();
+    let app = app_mailing(&sink, |_| {}).await;
+    let (cookie, _, _) = sign_up(&app, "ada@example.org").await;
+    let first = link_in_mail(&sink, "ada@example.org", "/account/verify").await;
+    // Inside the resend interval of the sign-up's own mail: refused, with the wait.
+    let account = page(&app, "/account", Some(&cookie)).await;
+    let text = html(&account);
+    assert!(text.contains("<form method=\"post\" action=\"/account/verification\">"), "{text}");
+    let csrf = form_token(text);
+    let refused = post_form(&app, "/account/verification", &cookie, &[("_csrf", &csrf)]).await;
+    assert_eq!((refused.status.as_u16(), refused.header("location")), (303, Some("/account")));
+    let shown = page(&app, "/account", Some(&cookie)).await;
+    assert!(html(&shown).contains("A link was mailed moments ago; ask again in"), "{}", html(&shown));
+    assert!(sink.next(Duration::from_millis(300)).await.is_none());
+
+    // The first link still works, and the button is gone once it has.
+    let verified = page(&app, &path_of(&app, &first), Some(&cookie)).await;
+    assert_eq!(verified.status, 303);
+    let done = page(&app, "/account", Some(&cookie)).await;
+    assert!(!html(&done).contains("/account/verification"), "{}", html(&done));
+}
