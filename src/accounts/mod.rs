@@ -544,4 +544,37 @@ mod tests {
         assert_eq!(accounts.get(&second.id).await.unwrap().unwrap().role, Role::Uploader);
         assert!(!accounts.set_role("nobody@example.org", Role::Admin).await.unwrap());
     }
+
+    #[tokio::test]
+    async fn a_sign_up_and_its_verification_mail_commit_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts =
+            accounts(dir.path(), Hasher::new(argon2::Params::new(1024, 1, 1, None).unwrap())).await;
+        let base = Some("http://localhost:8080/");
+        let ada = accounts.sign_up("ada@example.org", "a fine password", None, None, base).await.unwrap();
+        let taken = accounts.sign_up("ADA@example.org", "a fine password", None, None, base).await;
+        assert!(matches!(taken, Err(AccountError::EmailTaken)), "{taken:?}");
+        accounts.sign_up("cli@example.org", "a fine password", None, None, None).await.unwrap();
+        let queued = accounts.db.outbox().due(i64::MAX, 8, 10).await.unwrap();
+        assert_eq!(queued.len(), 1, "one mail: none for the refused sign-up, none without a link base");
+        assert_eq!(
+            (queued[0].kind.as_str(), queued[0].to_addr.as_str()),
+            ("verify_email", "ada@example.org")
+        );
+        let link = queued[0].body_text.split_whitespace().find(|w| w.starts_with("http")).unwrap();
+        let token = link.strip_prefix("http://localhost:8080/account/verify?token=").expect(link);
+        assert_eq!(
+            accounts.db.account_tokens().find(&link::hash(token)).await.unwrap().unwrap().user_id,
+            ada.id
+        );
+        assert!(accounts.db.account_tokens().find(token).await.unwrap().is_none(), "only the hash is kept");
+
+        assert!(accounts.verify_email(token).await.unwrap().email_verified);
+        assert!(matches!(accounts.verify_email(token).await, Err(AccountError::Link(LinkError::Used))));
+        let verified = accounts.get(&ada.id).await.unwrap().unwrap();
+        assert!(matches!(
+            accounts.resend_verification(&verified, "http://localhost:8080").await,
+            Err(AccountError::AlreadyVerified)
+        ));
+    }
 }
