@@ -247,6 +247,7 @@ mod repository_tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::db::account_tokens::{AccountToken, AccountTokens, Purpose};
     use crate::db::files::{FileRow, Files};
     use crate::db::images::{ImageRow, Images};
     use crate::db::outbox::{NewMail, Outbox, QueuedMail};
@@ -397,10 +398,13 @@ mod repository_tests {
         fn revoke_family<'a>(&'a self, _: &'a str, _: i64) -> Fut<'a, u64> {
             down()
         }
+        fn revoke_user_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: i64) -> Fut<'a, u64> {
+            down()
+        }
     }
 
     impl Users for Down {
-        fn insert<'a>(&'a self, _: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
+        fn insert_in<'a>(&'a self, _: &'a mut Tx, _: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
             down()
         }
         fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<UserRow>> {
@@ -410,6 +414,12 @@ mod repository_tests {
             down()
         }
         fn set_password_hash<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, ()> {
+            down()
+        }
+        fn set_password_hash_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: &'a str, _: i64) -> Fut<'a, ()> {
+            down()
+        }
+        fn mark_verified_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: i64) -> Fut<'a, ()> {
             down()
         }
         fn set_role<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, bool> {
@@ -448,7 +458,25 @@ mod repository_tests {
         fn delete<'a>(&'a self, _: &'a str) -> Fut<'a, ()> {
             down()
         }
+        fn delete_user_in<'a>(&'a self, _: &'a mut Tx, _: &'a str) -> Fut<'a, u64> {
+            down()
+        }
         fn delete_expired(&self, _: i64) -> Fut<'_, u64> {
+            down()
+        }
+    }
+
+    impl AccountTokens for Down {
+        fn replace_in<'a>(&'a self, _: &'a mut Tx, _: &'a AccountToken) -> Fut<'a, ()> {
+            down()
+        }
+        fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<AccountToken>> {
+            down()
+        }
+        fn outstanding_since<'a>(&'a self, _: &'a str, _: Purpose, _: i64) -> Fut<'a, Option<i64>> {
+            down()
+        }
+        fn spend_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: Purpose, _: i64) -> Fut<'a, Option<String>> {
             down()
         }
     }

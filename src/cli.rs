@@ -232,7 +232,9 @@ fn secret(mut config: Config, command: &SecretCommand) -> anyhow::Result<()> {
 
 async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
     let db = crate::db::Db::open(&config.data_dir).await?;
-    let accounts = std::sync::Arc::new(Accounts::new(db));
+    // No sender runs here: an account made on the command line gets no mail (`link_base: None`).
+    let accounts =
+        std::sync::Arc::new(Accounts::new(db, &config.accounts, crate::mail::MailQueue::default()));
     match command {
         UserCommand::Add { email, password_stdin: _, name, admin, uploader } => {
             let mut password = String::new();
@@ -243,7 +245,7 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                 (_, true) => Some(Role::Uploader),
                 _ => None,
             };
-            let user = accounts.sign_up(&email, password, name.as_deref(), role).await?;
+            let user = accounts.sign_up(&email, password, name.as_deref(), role, None).await?;
             println!("added {} ({}) as {}", user.email, user.display_name, user.role.as_str());
         }
         UserCommand::Role { email, role } => {

@@ -141,12 +141,24 @@ pub struct AccountsConfig {
     /// How long a session lasts after its last change (sign-in starts it).
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
+    /// How long the link of an email verification mail works.
+    #[serde(with = "humantime_serde")]
+    pub verify_ttl: Duration,
+    /// How long the link of a password reset mail works.
+    #[serde(with = "humantime_serde")]
+    pub reset_ttl: Duration,
 }
 
 impl Default for AccountsConfig {
     fn default() -> Self {
-        // Two weeks: a person who watches every weekend stays signed in.
-        Self { session_ttl: Duration::from_secs(14 * 24 * 3600) }
+        Self {
+            // Two weeks: a person who watches every weekend stays signed in.
+            session_ttl: Duration::from_secs(14 * 24 * 3600),
+            // Two days: a sign-up on Friday evening is still confirmed on Sunday.
+            verify_ttl: Duration::from_secs(48 * 3600),
+            // An hour: the link lets whoever holds it take the account, so it lives briefly.
+            reset_ttl: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -499,6 +511,12 @@ impl Config {
         }
         if self.accounts.session_ttl < Duration::from_secs(60) {
             bail!("accounts.session_ttl must be at least 1m");
+        }
+        for (name, ttl) in [("verify_ttl", self.accounts.verify_ttl), ("reset_ttl", self.accounts.reset_ttl)]
+        {
+            if ttl.is_zero() || ttl > Duration::from_secs(30 * 24 * 3600) {
+                bail!("accounts.{name} must be longer than 0s and at most 30d");
+            }
         }
         if self.media_dirs.is_empty() {
             bail!("at least one media dir is needed (--media-dir, KINO_MEDIA_DIRS)");

@@ -82,7 +82,7 @@ impl AppState {
         stats.collect(Box::new(crate::images::Metrics::new(images.clone())));
         let stats = Arc::new(stats);
         let request_stats = Arc::default();
-        let accounts = Arc::new(Accounts::new(db.clone()));
+        let accounts = Arc::new(Accounts::new(db.clone(), &config.accounts, mail.clone()));
         let sessions = Arc::new(DbStore::new(db.clone()));
         Self(Arc::new(Services {
             config,

@@ -71,10 +71,22 @@ where
         // fall back to anonymous, so a client learns its token needs refreshing.
         let user = if parts.headers.contains_key(AUTHORIZATION) {
             let BearerClaims(claims) = BearerClaims::from_request_parts(parts, state).await?;
-            // A token outlives nothing: an account deleted since it was issued signs nobody in.
-            Some(accounts.get(&claims.sub).await?.ok_or_else(|| {
+            // A token outlives nothing: an account deleted since it was issued signs nobody in,
+            // and neither does one issued before a password reset (which ends every sign-in).
+            let user = accounts.get(&claims.sub).await?.ok_or_else(|| {
                 AppError::Unauthorized("the token's account no longer exists; sign in again".into())
-            })?)
+            })?;
+            // `iat` has whole seconds: a token of the reset's own second passes, because the
+            // sign-in right after a reset must.
+            if user
+                .password_changed_at
+                .is_some_and(|changed| i64::try_from(claims.iat).unwrap_or(i64::MAX) < changed)
+            {
+                return Err(AppError::Unauthorized(
+                    "the token was issued before the account's password was reset; sign in again".into(),
+                ));
+            }
+            Some(user)
         } else {
             match parts.extensions.get::<Session>().cloned() {
                 Some(session) => match session.get::<String>(USER_ID).await? {

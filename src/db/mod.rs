@@ -7,6 +7,7 @@
 //! (`query!` against its own schema, offline data in `.sqlx/`); SQL both dialects accept is
 //! written the same in both, and the differences stay inside the backend's module.
 
+pub(crate) mod account_tokens;
 pub(crate) mod files;
 pub(crate) mod images;
 pub(crate) mod outbox;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+use self::account_tokens::AccountTokens;
 use self::files::Files;
 use self::images::Images;
 use self::outbox::Outbox;
@@ -56,6 +58,7 @@ pub(crate) trait Backend:
     + RequestStats
     + Users
     + Sessions
+    + AccountTokens
     + Send
     + Sync
 {
@@ -137,6 +140,11 @@ impl Db {
         &*self.0
     }
 
+    /// The `account_tokens` table.
+    pub(crate) fn account_tokens(&self) -> &dyn AccountTokens {
+        &*self.0
+    }
+
     /// Whether the database answers, for readiness.
     pub(crate) async fn ping(&self) -> bool {
         self.0.ping().await
@@ -167,7 +175,7 @@ impl std::fmt::Debug for Db {
 }
 
 /// Milliseconds since the epoch, the unit of the `*_at` columns that tests need short
-/// (`tus_uploads.expires_at`, `outbox.next_attempt_at`).
+/// (`tus_uploads.expires_at`, `outbox.next_attempt_at`, `account_tokens`).
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,6 +1,6 @@
 //! The `refresh_tokens` table: hashes of the API's refresh tokens, in rotation families.
 
-use super::Fut;
+use super::{Fut, Tx};
 
 /// One refresh token, as stored (its hash, never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,4 +37,8 @@ pub(crate) trait RefreshTokens {
 
     /// Revokes every token of the family not yet revoked; returns how many.
     fn revoke_family<'a>(&'a self, family_id: &'a str, now: i64) -> Fut<'a, u64>;
+
+    /// Revokes every token of the user not yet revoked, inside the caller's transaction (a
+    /// password reset); returns how many.
+    fn revoke_user_in<'a>(&'a self, tx: &'a mut Tx, user_id: &'a str, now: i64) -> Fut<'a, u64>;
 }

@@ -1,6 +1,6 @@
 //! The `sessions` table: server-side session records, keyed by the hash of their cookie id.
 
-use super::Fut;
+use super::{Fut, Tx};
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,10 @@ pub(crate) trait Sessions {
 
     /// Deletes a session (sign-out, id rotation).
     fn delete<'a>(&'a self, id_hash: &'a str) -> Fut<'a, ()>;
+
+    /// Deletes every session signed in as `user_id` inside the caller's transaction (a password
+    /// reset); returns how many.
+    fn delete_user_in<'a>(&'a self, tx: &'a mut Tx, user_id: &'a str) -> Fut<'a, u64>;
 
     /// Deletes every session that expired before `now`; returns how many.
     fn delete_expired(&self, now: i64) -> Fut<'_, u64>;

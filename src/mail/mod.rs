@@ -16,7 +16,7 @@ pub(crate) use transport::Transport;
 
 /// The handle that wakes the sender after a transaction with mail in it commits (otherwise it
 /// looks at the outbox every few seconds).
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct MailQueue {
     notify: Arc<Notify>,
 }

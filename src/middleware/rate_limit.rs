@@ -2,8 +2,8 @@
 //!
 //! The key is the client address from [`crate::client_ip`] (IPv6 by its /64). A signed-in
 //! user's requests should later be keyed by user id instead, so a shared address (an office NAT)
-//! does not share one budget; the `auth` class covers sign-in and sign-up (pages and API) and
-//! `/api/auth/*`.
+//! does not share one budget; the `auth` class covers sign-in and sign-up (pages and API),
+//! `/api/auth/*`, and asking for or spending a mailed link (`/api/account/*`, the forms' posts).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -53,8 +53,18 @@ impl Class {
         if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             None
         } else if under("/api/auth")
+            || under("/api/account")
             || (method == Method::POST
-                && matches!(path, "/api/session" | "/api/users" | "/session" | "/signup"))
+                && matches!(
+                    path,
+                    "/api/session"
+                        | "/api/users"
+                        | "/session"
+                        | "/signup"
+                        | "/account/forgot"
+                        | "/account/reset"
+                        | "/account/verification"
+                ))
         {
             Some(Self::Auth)
         } else if method == Method::POST && matches!(path, "/api/videos" | "/api/images" | "/api/uploads") {
@@ -204,6 +214,10 @@ mod tests {
         assert_eq!(Class::of(&Method::POST, "/api/session"), Some(Class::Auth));
         assert_eq!(Class::of(&Method::POST, "/session"), Some(Class::Auth));
         assert_eq!(Class::of(&Method::GET, "/api/me"), Some(Class::Page));
+        // Mailed links: asking for one sends mail, spending one tries a token.
+        assert_eq!(Class::of(&Method::POST, "/api/account/forgot"), Some(Class::Auth));
+        assert_eq!(Class::of(&Method::POST, "/account/forgot"), Some(Class::Auth));
+        assert_eq!(Class::of(&Method::GET, "/account/forgot"), Some(Class::Page));
         assert_eq!(Class::of(&Method::POST, "/api/uploads"), Some(Class::Upload));
         assert_eq!(Class::of(&Method::PATCH, "/api/uploads/abc"), Some(Class::Page));
         assert_eq!(Class::of(&get, "/stream/abcdefgh"), Some(Class::Stream));

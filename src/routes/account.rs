@@ -1,12 +1,15 @@
-//! Accounts over HTTP: the sign-up, sign-in and account pages with their forms, and the JSON
-//! API (`POST /api/users`, `POST`/`DELETE /api/session`, `GET /api/me`).
+//! Accounts over HTTP: the sign-up, sign-in and account pages with their forms, the mailed
+//! links' pages (verify an email, forgot and reset a password), and the JSON API
+//! (`POST /api/users`, `POST`/`DELETE /api/session`, `GET /api/me`, `POST /api/account/*`).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State;
-use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::http::StatusCode;
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -14,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use tower_sessions_core::Session;
 
 use crate::accounts::password::MIN_CHARS;
-use crate::accounts::{self, AccountError, Accounts, CurrentUser, MaybeUser, User};
+use crate::accounts::{self, AccountError, Accounts, CurrentUser, LinkError, MaybeUser, User};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::middleware::csrf;
 use crate::page::{Chrome, flash};
+use crate::peer::{ConnectionInfo, Transport};
 use crate::routes::chrome::with_csrf;
 use crate::routes::pages::render;
 use crate::state::AppState;
@@ -32,6 +37,59 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/users", post(sign_up_api))
         .route("/api/session", post(sign_in_api).delete(sign_out_api))
         .route("/api/me", get(me))
+        .route("/account/verify", get(verify_page))
+        .route("/account/verification", post(resend_form))
+        .route("/account/forgot", get(forgot_page).post(forgot_form))
+        .route("/account/reset", get(reset_page).post(reset_form))
+        .route("/api/account/verify", post(verify_api))
+        .route("/api/account/verification", post(resend_api))
+        .route("/api/account/forgot", post(forgot_api))
+        .route("/api/account/reset", post(reset_api))
+}
+
+/// The origin mailed links start with: `public_url` when set, else the origin this request
+/// was addressed to, so the link of `cargo run` on localhost works as printed.
+///
+/// Without `public_url` the request's `Host` is taken only when it names this machine
+/// (`localhost`, a loopback address): anyone may send any `Host`, and a reset link pointing
+/// at an attacker's site would hand them the token. Other hosts get the plain listener's
+/// address, with a warning to set `public_url`.
+struct LinkBase(String);
+
+impl FromRequestParts<AppState> for LinkBase {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(Self(link_base(parts, &state.config)))
+    }
+}
+
+fn link_base(parts: &Parts, config: &Config) -> String {
+    if let Some(url) = config.public_url.as_deref() {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let secure = parts.extensions.get::<ConnectionInfo>().is_some_and(|c| c.transport != Transport::Plain);
+    let host = match parts.uri.authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    };
+    match host {
+        Some(host) if is_loopback(host) => format!("{}://{host}", if secure { "https" } else { "http" }),
+        _ => {
+            tracing::warn!(host = ?host, "mailed links go to the plain listener: set public_url to the site's address");
+            format!("http://{}", config.http_addr.browser_origin())
+        }
+    }
+}
+
+/// Whether the `host[:port]` of a request names this machine.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A sign-up, from the form or as JSON.
@@ -87,17 +145,23 @@ async fn sign_up_page(chrome: Chrome, session: Session) -> Result<Response, AppE
 
 async fn sign_up_form(
     State(accounts): State<Arc<Accounts>>,
+    LinkBase(base): LinkBase,
     chrome: Chrome,
     session: Session,
     form: Result<Form<SignUp>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form?;
-    match accounts.sign_up(&form.email, &form.password, form.display_name.as_deref(), None).await {
+    match accounts.sign_up(&form.email, &form.password, form.display_name.as_deref(), None, Some(&base)).await
+    {
         Ok(user) => {
             start(&session, &user).await?;
             flash::set(
                 &session,
-                format!("Welcome, {}: your account is ready and you are signed in.", user.display_name),
+                format!(
+                    "Welcome, {}: your account is ready and you are signed in. We mailed you a link to \
+                     confirm your address.",
+                    user.display_name
+                ),
             )
             .await?;
             Ok(Redirect::to("/account").into_response())
@@ -187,11 +251,14 @@ async fn account_page(MaybeUser(user): MaybeUser, chrome: Chrome) -> Result<Resp
 
 async fn sign_up_api(
     State(accounts): State<Arc<Accounts>>,
+    LinkBase(base): LinkBase,
     session: Session,
     body: Result<Json<SignUp>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(body) = body?;
-    let user = accounts.sign_up(&body.email, &body.password, body.display_name.as_deref(), None).await?;
+    let user = accounts
+        .sign_up(&body.email, &body.password, body.display_name.as_deref(), None, Some(&base))
+        .await?;
     let csrf_token = start(&session, &user).await?;
     Ok((StatusCode::CREATED, Json(Me { user, csrf_token })).into_response())
 }
@@ -215,4 +282,278 @@ async fn sign_out_api(session: Session) -> Result<StatusCode, AppError> {
 async fn me(CurrentUser(user): CurrentUser, session: Session) -> Result<Json<Me>, AppError> {
     let csrf_token = csrf::token(&session).await?;
     Ok(Json(Me { user, csrf_token }))
+}
+
+/// A link's token, from its query string, a form or a JSON body.
+#[derive(Deserialize)]
+struct LinkToken {
+    #[serde(default)]
+    token: String,
+}
+
+/// A request for a reset link.
+#[derive(Deserialize)]
+struct Forgot {
+    email: String,
+}
+
+/// A new password and the reset link's token.
+#[derive(Deserialize)]
+struct Reset {
+    token: String,
+    password: String,
+}
+
+/// The page of a link that does nothing (400): why, and where to get a new one.
+#[derive(Template)]
+#[template(path = "link.html")]
+struct LinkPage {
+    chrome: Chrome,
+    heading: &'static str,
+    message: String,
+    next_href: &'static str,
+    next_text: &'static str,
+}
+
+fn link_refused(chrome: Chrome, error: LinkError, reset: bool) -> Result<Response, AppError> {
+    let page = LinkPage {
+        chrome,
+        heading: if reset { "This reset link does not work" } else { "This verification link does not work" },
+        message: sentence(&error.to_string()),
+        next_href: if reset { "/account/forgot" } else { "/account" },
+        next_text: if reset { "Ask for a new reset link" } else { "Send a new link from your account page" },
+    };
+    Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
+}
+
+/// An error message (`this link has expired; …`) as a sentence on a page: capital, full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim_end_matches('.').chars();
+    chars.next().map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str()))
+}
+
+fn link_token(query: Result<Query<LinkToken>, QueryRejection>) -> Result<String, AppError> {
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    Ok(query.token)
+}
+
+/// `GET /account/verify?token=`, the link of the verification mail.
+async fn verify_page(
+    State(accounts): State<Arc<Accounts>>,
+    MaybeUser(user): MaybeUser,
+    chrome: Chrome,
+    session: Session,
+    query: Result<Query<LinkToken>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let token = link_token(query)?;
+    match accounts.verify_email(&token).await {
+        Ok(verified) => {
+            flash::set(&session, format!("Email verified: {} is confirmed.", verified.email)).await?;
+            // The account page of someone signed out would redirect, and that page would take
+            // the flash message with it: they go to the sign-in page instead.
+            Ok(Redirect::to(if user.is_some() { "/account" } else { "/signin" }).into_response())
+        }
+        Err(AccountError::Link(error)) => link_refused(chrome, error, false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /account/verification`, the account page's "send the link again" button.
+async fn resend_form(
+    State(accounts): State<Arc<Accounts>>,
+    MaybeUser(user): MaybeUser,
+    LinkBase(base): LinkBase,
+    session: Session,
+) -> Result<Response, AppError> {
+    let Some(user) = user else { return Ok(Redirect::to("/signin").into_response()) };
+    let message = match accounts.resend_verification(&user, &base).await {
+        Ok(()) => format!("We mailed a new link to {}; the earlier one no longer works.", user.email),
+        Err(error @ (AccountError::AlreadyVerified | AccountError::TooSoon(_))) => {
+            sentence(&error.to_string())
+        }
+        Err(error) => return Err(error.into()),
+    };
+    flash::set(&session, message).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    chrome: Chrome,
+    error: String,
+    sent: bool,
+    email: String,
+}
+
+async fn forgot_page(chrome: Chrome, session: Session) -> Result<Response, AppError> {
+    let chrome = with_csrf(chrome, &session).await?;
+    Ok(render(&ForgotPage { chrome, error: String::new(), sent: false, email: String::new() })?
+        .into_response())
+}
+
+async fn forgot_form(
+    State(accounts): State<Arc<Accounts>>,
+    LinkBase(base): LinkBase,
+    chrome: Chrome,
+    session: Session,
+    form: Result<Form<Forgot>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form?;
+    let chrome = with_csrf(chrome, &session).await?;
+    match ask_for_reset(&accounts, form.email.clone(), base) {
+        Ok(()) => Ok(render(&ForgotPage { chrome, error: String::new(), sent: true, email: String::new() })?
+            .into_response()),
+        Err(AccountError::Invalid(error)) => {
+            let page = ForgotPage { chrome, error, sent: false, email: form.email };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Checks the address's shape, then looks it up and mails the link apart from the request: the
+/// answer goes out before anything that depends on whether the account exists has run, so
+/// neither its words nor its timing tell.
+fn ask_for_reset(accounts: &Arc<Accounts>, email: String, base: String) -> Result<(), AccountError> {
+    accounts::parse_email(&email)?;
+    let accounts = accounts.clone();
+    tokio::spawn(async move {
+        if let Err(error) = accounts.request_reset(&email, &base).await {
+            tracing::warn!(error = %error, "queueing a password reset mail failed");
+        }
+    });
+    Ok(())
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    chrome: Chrome,
+    error: String,
+    token: String,
+    email: String,
+    min_password: usize,
+}
+
+/// `GET /account/reset?token=`, the link of the reset mail: the new-password form, if the link
+/// still works.
+async fn reset_page(
+    State(accounts): State<Arc<Accounts>>,
+    chrome: Chrome,
+    session: Session,
+    query: Result<Query<LinkToken>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let token = link_token(query)?;
+    match accounts.reset_link_user(&token).await {
+        Ok(user) => {
+            let chrome = with_csrf(chrome, &session).await?;
+            let page =
+                ResetPage { chrome, error: String::new(), token, email: user.email, min_password: MIN_CHARS };
+            Ok(render(&page)?.into_response())
+        }
+        Err(AccountError::Link(error)) => link_refused(chrome, error, true),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn reset_form(
+    State(accounts): State<Arc<Accounts>>,
+    chrome: Chrome,
+    session: Session,
+    form: Result<Form<Reset>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form?;
+    match accounts.reset_password(&form.token, &form.password).await {
+        Ok(_) => {
+            // Every session of the account is gone from the store; this one, if it was one of
+            // them, must not be saved back by the flash message below.
+            accounts::session::end(&session).await?;
+            flash::set(&session, "Password changed; sign in with your new password.").await?;
+            Ok(Redirect::to("/signin").into_response())
+        }
+        Err(AccountError::Link(error)) => link_refused(chrome, error, true),
+        Err(AccountError::Invalid(error)) => {
+            let email = accounts.reset_link_user(&form.token).await.map(|u| u.email).unwrap_or_default();
+            let chrome = with_csrf(chrome, &session).await?;
+            let page = ResetPage { chrome, error, token: form.token, email, min_password: MIN_CHARS };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /api/account/verify {token}`: 204 once the email is verified.
+async fn verify_api(
+    State(accounts): State<Arc<Accounts>>,
+    body: Result<Json<LinkToken>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let Json(body) = body?;
+    accounts.verify_email(&body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/account/verification`: 202 once a new verification mail is queued.
+async fn resend_api(
+    State(accounts): State<Arc<Accounts>>,
+    CurrentUser(user): CurrentUser,
+    LinkBase(base): LinkBase,
+) -> Result<StatusCode, AppError> {
+    accounts.resend_verification(&user, &base).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /api/account/forgot {email}`: 202 whether or not the account exists.
+async fn forgot_api(
+    State(accounts): State<Arc<Accounts>>,
+    LinkBase(base): LinkBase,
+    body: Result<Json<Forgot>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let Json(body) = body?;
+    ask_for_reset(&accounts, body.email, base)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /api/account/reset {token, password}`: 204 once the password is changed and every
+/// session and refresh token of the account has ended.
+async fn reset_api(
+    State(accounts): State<Arc<Accounts>>,
+    body: Result<Json<Reset>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let Json(body) = body?;
+    accounts.reset_password(&body.token, &body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_become_sentences() {
+        assert_eq!(
+            sentence("this link has expired; ask for a new one"),
+            "This link has expired; ask for a new one."
+        );
+        assert_eq!(sentence("done."), "Done.");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
+    fn only_hosts_naming_this_machine_count_as_loopback() {
+        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1:8443", "127.5.6.7", "[::1]:8443", "[::1]"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "192.0.2.7:80",
+            "[2001:db8::1]:443",
+            "user@localhost",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 }

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use crate::common::{ALL_PROTOCOLS, Protocol, TestApp, spawn_app, spawn_in};
 use crate::snapshot::Snapshot;
 
-const PASSWORD: &str = "a long passphrase";
+pub(crate) const PASSWORD: &str = "a long passphrase";
 
 /// The `name=value` of the session cookie a response sets, if it sets one.
-fn session_cookie(response: &Snapshot) -> Option<String> {
+pub(crate) fn session_cookie(response: &Snapshot) -> Option<String> {
     set_cookies(response)
         .into_iter()
         .find(|c| c.contains("kino_session=") && !c.contains("Max-Age=0"))
@@ -26,16 +26,16 @@ fn set_cookies(response: &Snapshot) -> Vec<String> {
     response.headers.iter().filter(|(n, _)| n == "set-cookie").map(|(_, v)| v.clone()).collect()
 }
 
-fn json_body(response: &Snapshot) -> Value {
+pub(crate) fn json_body(response: &Snapshot) -> Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|_| panic!("not JSON: {response:?}"))
 }
 
 /// This server's origin, as a browser on one of its pages sends it.
-fn origin(app: &TestApp) -> String {
+pub(crate) fn origin(app: &TestApp) -> String {
     format!("https://localhost:{}", app.https.port())
 }
 
-async fn post_json(
+pub(crate) async fn post_json(
     app: &TestApp,
     protocol: Protocol,
     path: &str,
@@ -48,7 +48,7 @@ async fn post_json(
 }
 
 /// Signs up over the API; returns the session cookie and the CSRF token.
-async fn sign_up(app: &TestApp, email: &str) -> (String, String, Value) {
+pub(crate) async fn sign_up(app: &TestApp, email: &str) -> (String, String, Value) {
     let response =
         post_json(app, Protocol::Http2, "/api/users", json!({"email": email, "password": PASSWORD}), &[])
             .await;
@@ -232,7 +232,7 @@ async fn session_cookies_are_host_prefixed_and_secure_over_tls_and_plain_over_ht
 }
 
 /// The `_csrf` value of the first form on a page.
-fn form_token(html: &str) -> String {
+pub(crate) fn form_token(html: &str) -> String {
     let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + "name=\"_csrf\" value=\"".len();
     html[at..].split('"').next().unwrap().to_owned()
 }
@@ -249,7 +249,7 @@ fn browser(app: &TestApp) -> reqwest::Client {
 }
 
 /// A form post over HTTP/2 with the session cookie and this site's Origin.
-async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Snapshot {
+pub(crate) async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Snapshot {
     let body = serde_urlencoded::to_string(form).unwrap();
     let response = browser(app)
         .post(app.tls_url(path))
@@ -263,7 +263,7 @@ async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)
     Snapshot::of(response).await
 }
 
-async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> Snapshot {
+pub(crate) async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> Snapshot {
     let mut request = browser(app).get(app.tls_url(path));
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);

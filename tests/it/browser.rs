@@ -377,7 +377,11 @@ async fn chromium_signs_up_sees_the_flash_once_and_signs_out_through_the_forms()
         .await;
     browser.wait_for("location.pathname === '/account' && document.readyState === 'complete'").await;
     let flash = browser.eval("document.querySelector('[role=status]').textContent").await;
-    assert_eq!(flash, "Welcome, Ada: your account is ready and you are signed in.");
+    assert_eq!(
+        flash,
+        "Welcome, Ada: your account is ready and you are signed in. We mailed you a link to confirm your \
+         address."
+    );
     assert_eq!(browser.eval("document.querySelector('nav.account a').textContent").await, "Ada");
     assert_eq!(browser.eval("document.querySelectorAll('dd')[2].textContent").await, "admin");
     // HttpOnly: the page's scripts never see the session cookie.

@@ -23,6 +23,7 @@ mod protocols;
 mod ranges;
 mod rate_limit;
 mod readme;
+mod recovery;
 mod reliability;
 mod secrets;
 mod snapshot;

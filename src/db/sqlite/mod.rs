@@ -1,6 +1,7 @@
 //! The SQLite backend (WAL, foreign keys on): the pool, the migrations, and every repository's
 //! queries, checked at compile time against the migrated schema (offline data in `.sqlx/`).
 
+mod account_tokens;
 mod files;
 mod images;
 mod outbox;

@@ -1,8 +1,8 @@
 //! The `refresh_tokens` repository on SQLite.
 
 use super::Sqlite;
-use crate::db::Fut;
 use crate::db::refresh_tokens::{RefreshToken, RefreshTokens};
+use crate::db::{Fut, Tx};
 
 impl RefreshTokens for Sqlite {
     fn insert<'a>(&'a self, token: &'a RefreshToken) -> Fut<'a, ()> {
@@ -55,6 +55,19 @@ impl RefreshTokens for Sqlite {
                 family_id
             )
             .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn revoke_user_in<'a>(&'a self, tx: &'a mut Tx, user_id: &'a str, now: i64) -> Fut<'a, u64> {
+        Box::pin(async move {
+            let done = sqlx::query!(
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                now,
+                user_id
+            )
+            .execute(&mut **tx)
             .await?;
             Ok(done.rows_affected())
         })

@@ -1,8 +1,8 @@
 //! The `sessions` repository on SQLite.
 
 use super::Sqlite;
-use crate::db::Fut;
 use crate::db::sessions::{SessionRow, Sessions};
+use crate::db::{Fut, Tx};
 
 impl Sessions for Sqlite {
     fn create<'a>(&'a self, row: &'a SessionRow) -> Fut<'a, bool> {
@@ -52,6 +52,19 @@ impl Sessions for Sqlite {
         Box::pin(async move {
             sqlx::query!("DELETE FROM sessions WHERE id_hash = $1", id_hash).execute(&self.pool).await?;
             Ok(())
+        })
+    }
+
+    fn delete_user_in<'a>(&'a self, tx: &'a mut Tx, user_id: &'a str) -> Fut<'a, u64> {
+        Box::pin(async move {
+            // A scan of the table, which has no index on the user: resets are rare, and an index
+            // on the expression would cost every session write. `user_id` is the key
+            // `accounts::session` keeps the signed-in user under. Dialect: json_extract.
+            let done =
+                sqlx::query!("DELETE FROM sessions WHERE json_extract(data, '$.user_id') = $1", user_id)
+                    .execute(&mut **tx)
+                    .await?;
+            Ok(done.rows_affected())
         })
     }
 

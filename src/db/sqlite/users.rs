@@ -1,13 +1,13 @@
 //! The `users` repository on SQLite.
 
 use super::Sqlite;
-use crate::db::Fut;
 use crate::db::users::{NewUser, UserRow, Users};
+use crate::db::{Fut, Tx};
 
 impl Users for Sqlite {
-    fn insert<'a>(&'a self, user: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
-        Box::pin(async move {
-            let inserted = sqlx::query_as!(
+    fn insert_in<'a>(&'a self, tx: &'a mut Tx, user: &'a NewUser<'a>) -> Fut<'a, Option<UserRow>> {
+        Box::pin(
+            sqlx::query_as!(
                 UserRow,
                 r#"INSERT INTO users (id, email, display_name, password_hash, role, created_at)
                    VALUES ($1, $2, $3, $4,
@@ -16,7 +16,7 @@ impl Users for Sqlite {
                    ON CONFLICT (email) DO NOTHING
                    RETURNING id AS "id!", email AS "email!", display_name AS "display_name!",
                              password_hash AS "password_hash!", role AS "role!", email_verified_at,
-                             created_at AS "created_at!""#,
+                             created_at AS "created_at!", password_changed_at"#,
                 user.id,
                 user.email,
                 user.display_name,
@@ -24,17 +24,16 @@ impl Users for Sqlite {
                 user.role,
                 user.created_at
             )
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(inserted)
-        })
+            .fetch_optional(&mut **tx),
+        )
     }
 
     fn find<'a>(&'a self, id: &'a str) -> Fut<'a, Option<UserRow>> {
         Box::pin(
             sqlx::query_as!(
                 UserRow,
-                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at
+                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at,
+                          password_changed_at
                    FROM users WHERE id = $1"#,
                 id
             )
@@ -46,7 +45,8 @@ impl Users for Sqlite {
         Box::pin(
             sqlx::query_as!(
                 UserRow,
-                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at
+                r#"SELECT id AS "id!", email, display_name, password_hash, role, email_verified_at, created_at,
+                          password_changed_at
                    FROM users WHERE email = $1"#,
                 email
             )
@@ -59,6 +59,39 @@ impl Users for Sqlite {
             sqlx::query!("UPDATE users SET password_hash = $1 WHERE id = $2", hash, id)
                 .execute(&self.pool)
                 .await?;
+            Ok(())
+        })
+    }
+
+    fn set_password_hash_in<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        id: &'a str,
+        hash: &'a str,
+        now: i64,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query!(
+                "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
+                hash,
+                now,
+                id
+            )
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn mark_verified_in<'a>(&'a self, tx: &'a mut Tx, id: &'a str, now: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query!(
+                "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) WHERE id = $2",
+                now,
+                id
+            )
+            .execute(&mut **tx)
+            .await?;
             Ok(())
         })
     }
