@@ -272,7 +272,7 @@ mod repository_tests {
         fn find_by_path<'a>(&'a self, _: &'a str, _: &'a str) -> Fut<'a, Option<FileRow>> {
             down()
         }
-        fn find_by_hash<'a>(&'a self, _: &'a str) -> Fut<'a, Option<FileRow>> {
+        fn find_video_by_hash<'a>(&'a self, _: &'a str, _: Option<&'a str>) -> Fut<'a, Option<FileRow>> {
             down()
         }
         fn images(&self, _: u32) -> Fut<'_, Vec<FileRow>> {

@@ -9,6 +9,7 @@
 //! - [`telemetry`]: logging and the panic hook.
 //! - [`cert`]: the self-signed CA and leaf certificate (rcgen), kept in `certs/`.
 //! - [`tls`]: rustls configurations for TCP and QUIC.
+//! - `allocator`: glibc malloc settings, so large blocks go back to the kernel when freed.
 //! - `doctor`: `kino doctor`, the checks of the machine and configuration with their fixes.
 //! - [`startup`]: puts certificates, listeners and the application together; orders shutdown.
 //! - `server`: the transport: listeners, TCP and QUIC, the h3 bridge, graceful shutdown.
@@ -45,6 +46,7 @@
 //! - `fuzz` (feature `fuzzing`): entry points of the fuzz targets in `fuzz/`.
 
 mod accounts;
+mod allocator;
 mod app;
 mod assets;
 mod auth;

@@ -30,6 +30,7 @@ impl Application {
     /// Prepares the secret and certificates, binds every listener (port 0 allowed) and builds
     /// the application.
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        crate::allocator::configure();
         crate::tls::install_crypto_provider();
         config.ensure_secret().context("preparing the server secret")?;
         let config = Arc::new(config);

@@ -64,11 +64,26 @@ impl TestRouter {
     }
 
     async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send_body(method, path, headers, Body::empty()).await
+    }
+
+    /// `Bearer <token>` of the first account (an admin, who may upload), signed up now.
+    async fn uploader(&self) -> String {
+        let account = r#"{"email": "uploader@kino.test", "password": "an uploader's passphrase"}"#;
+        let json = [("content-type", "application/json")];
+        let signed_up = self.send_body(Method::POST, "/api/users", &json, account.into()).await;
+        assert_eq!(signed_up.status, StatusCode::CREATED, "{}", signed_up.text());
+        let pair = self.send_body(Method::POST, "/api/auth/token", &json, account.into()).await;
+        assert_eq!(pair.status, StatusCode::OK, "{}", pair.text());
+        format!("Bearer {}", pair.json()["access_token"].as_str().unwrap())
+    }
+
+    async fn send_body(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Body) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(Body::empty()).unwrap();
+        let request = request.body(body).unwrap();
         let exchange = async {
             let response = self.router.clone().oneshot(request).await.unwrap();
             let (parts, body) = response.into_parts();
@@ -278,6 +293,7 @@ async fn the_stylesheet_revalidates_by_etag_per_encoding_and_is_immutable_only_w
 #[tokio::test]
 async fn an_upload_that_is_no_form_or_too_large_is_refused_before_its_body_with_a_json_error() {
     let app = TestRouter::new().await;
+    let auth = app.uploader().await;
     // Past the limit and the form's 64 KiB allowance, declared up front.
     let too_large = (app.max_upload_bytes + (1 << 20)).to_string();
     for (headers, status, message) in [
@@ -299,6 +315,8 @@ async fn an_upload_that_is_no_form_or_too_large_is_refused_before_its_body_with_
             "the upload is larger than the",
         ),
     ] {
+        let mut headers = headers;
+        headers.push(("authorization", auth.as_str()));
         let answer = app.send(Method::POST, "/api/videos", &headers).await;
         assert_eq!(answer.status.as_u16(), status, "{headers:?}");
         assert_eq!(answer.header("content-type"), "application/json", "{headers:?}");

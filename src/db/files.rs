@@ -27,8 +27,9 @@ pub(crate) trait Files {
     /// The file at `path` inside `root` (served by the `UNIQUE (root, path)` index).
     fn find_by_path<'a>(&'a self, root: &'a str, path: &'a str) -> Fut<'a, Option<FileRow>>;
 
-    /// A file with this content, if the library has one (served by `files_by_hash`).
-    fn find_by_hash<'a>(&'a self, hash: &'a str) -> Fut<'a, Option<FileRow>>;
+    /// A file with this content catalogued as a video of `owner` (`None`: of nobody), if the
+    /// library has one (served by `files_by_hash`).
+    fn find_video_by_hash<'a>(&'a self, hash: &'a str, owner: Option<&'a str>) -> Fut<'a, Option<FileRow>>;
 
     /// Images in the catalog, by path, for the library page.
     fn images(&self, limit: u32) -> Fut<'_, Vec<FileRow>>;

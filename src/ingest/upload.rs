@@ -170,9 +170,8 @@ pub(crate) async fn commit(
     let mime = video_type(size, mime)?;
     let hash = finish(library, &file, mime, hash).await?;
     let db = library.db();
-    if let Some(existing) = db.files().find_by_hash(&hash).await?
+    if let Some(existing) = db.files().find_video_by_hash(&hash, owner).await?
         && let Some(video) = db.videos().find(&existing.id).await?
-        && video.owner_id() == owner
     {
         return Ok(Committed::Existing(video));
     }

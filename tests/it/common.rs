@@ -11,6 +11,11 @@ use tokio::task::JoinHandle;
 use kino_test_support::H3Client;
 pub use kino_test_support::{first_account_token, rss_bytes};
 
+/// Held for writing while a test reads this process's resident memory, and for reading while
+/// the test uploader's password is hashed: argon2's 19 MiB, mapped for another test, would count
+/// as the measured test's growth. (Take the uploader before measuring, or this deadlocks.)
+pub static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Every test gives up after this long instead of hanging CI.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -161,7 +166,12 @@ impl TestApp {
     /// of uploads. The account is signed up at the first call, so it is the server's first
     /// (an admin) as long as the test signs nobody up before.
     pub async fn uploader(&self) -> &str {
-        self.uploader.get_or_init(|| first_account_token(self.http)).await
+        self.uploader
+            .get_or_init(|| async {
+                let _hashing = MEMORY.read().await;
+                first_account_token(self.http).await
+            })
+            .await
     }
 
     /// Asks the server to shut down gracefully and waits until `run` returns.

@@ -253,6 +253,7 @@ async fn an_http3_headers_frame_longer_than_the_head_limit_is_refused_before_it_
     let app = spawn_app().await;
     let h3 = app.h3().await;
     let (mut send, mut recv) = h3.quic().open_bi().await.unwrap();
+    let _measuring = crate::common::MEMORY.write().await;
     let before = rss_bytes();
     let start = Instant::now();
     // A HEADERS frame (type 0x01) declaring 16 MiB, its length a 4-byte varint (RFC 9000 §16),

@@ -62,18 +62,23 @@ async fn a_missing_page_is_the_404_page_in_the_site_layout() {
 #[tokio::test]
 async fn the_upload_form_posts_to_the_api_and_lands_on_the_watch_page() {
     let app = spawn_app().await;
-    // The form is for a signed-in uploader (tests/it/ownership.rs has the other visitors).
+    // The form is for a signed-in uploader (tests/it/ownership.rs has the other visitors): the
+    // first account, an admin.
     let body = r#"{"email": "ada@example.org", "password": "a long passphrase"}"#;
     let signed_up = app.h1().post(app.tls_url("/api/users")).header("content-type", "application/json");
-    let cookie =
-        signed_up.body(body).send().await.unwrap().headers()["set-cookie"].to_str().unwrap().to_owned();
+    let signed_up = signed_up.body(body).send().await.unwrap();
+    let cookie = signed_up.headers()["set-cookie"].to_str().unwrap().to_owned();
     let cookie = cookie.split(';').next().unwrap().to_owned();
+    let account: serde_json::Value = signed_up.json().await.unwrap();
+    let csrf = account["csrf_token"].as_str().unwrap().to_owned();
     let upload_page = app.h1().get(app.tls_url("/upload")).header("cookie", &cookie).send().await.unwrap();
     let html = upload_page.text().await.unwrap();
     assert!(html.contains("action=\"/api/videos\" enctype=\"multipart/form-data\""), "{html}");
     assert!(html.contains("<label for=\"file\">") && html.contains("kino scan"));
     let clip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-moov-at-end.mp4")).unwrap();
+    // As the browser sends the page's form: the session cookie, the page's origin, `_csrf` first.
     let form = reqwest::multipart::Form::new()
+        .text("_csrf", csrf)
         .text("title", "From the form")
         .part("file", reqwest::multipart::Part::bytes(clip).file_name("clip.mp4"));
     let client = reqwest::Client::builder()
@@ -85,7 +90,8 @@ async fn the_upload_form_posts_to_the_api_and_lands_on_the_watch_page() {
     let response = client
         .post(app.tls_url("/api/videos"))
         .header("accept", "text/html")
-        .header("authorization", app.uploader().await)
+        .header("cookie", &cookie)
+        .header("origin", app.tls_url(""))
         .multipart(form)
         .send()
         .await

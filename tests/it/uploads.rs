@@ -112,6 +112,7 @@ async fn a_50_mb_upload_streams_to_disk_on_every_protocol_and_reads_back_identic
     let app = spawn_app().await;
     // Signed in before the first reading: the password hash's memory is not the upload's.
     app.uploader().await;
+    let _measuring = crate::common::MEMORY.write().await;
     for (seed, protocol) in ALL_PROTOCOLS.into_iter().enumerate() {
         let before = rss_bytes();
         let started = std::time::Instant::now();
@@ -251,13 +252,19 @@ async fn an_mp4_with_its_index_at_the_end_is_stored_faststart_with_the_same_medi
 }
 
 #[tokio::test]
-async fn the_same_bytes_are_stored_once() {
+async fn the_same_bytes_are_stored_once_per_owner() {
     let app = spawn_app().await;
     let clip = || multipart(Box::pin(stream::iter([Bytes::from(sample("sample-vp9.webm"))])), None);
-    let (status, existing) = upload(&app, Protocol::Http2, clip()).await;
-    assert_eq!(status, 200, "the sample is already in the library: {existing}");
-    assert_eq!(existing["title"], "sample vp9");
-    assert_eq!(files_in(&app.data_dir().join("library")), 0);
+    // The media root's copy is nobody's, so the uploader gets a video of their own...
+    let (status, own) = upload(&app, Protocol::Http2, clip()).await;
+    assert_eq!(status, 201, "{own}");
+    assert_eq!(own["owner"]["display_name"], "uploader", "{own}");
+    assert_eq!(files_in(&app.data_dir().join("library")), 1);
+    // ...once: the same bytes again are that video.
+    let (status, again) = upload(&app, Protocol::Http2, clip()).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], own["id"]);
+    assert_eq!(files_in(&app.data_dir().join("library")), 1);
 }
 
 #[tokio::test]
@@ -296,6 +303,9 @@ fn endless_after(
 #[tokio::test]
 async fn a_200_mib_form_without_a_boundary_or_blank_line_is_refused_at_once_in_flat_memory() {
     let app = spawn_app().await;
+    // Signed in before the first reading: the password hash's memory is not the form's.
+    app.uploader().await;
+    let _measuring = crate::common::MEMORY.write().await;
     let cases: [(&str, &'static [u8]); 2] = [
         ("no boundary", b""),
         (
@@ -366,6 +376,8 @@ async fn a_hundred_thousand_tiny_fields_are_refused_at_the_first_unexpected_one(
 #[tokio::test]
 async fn a_100_mib_title_is_refused_without_being_held() {
     let app = spawn_app().await;
+    app.uploader().await;
+    let _measuring = crate::common::MEMORY.write().await;
     let head = b"--kino-test-boundary-7d1f\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n";
     let before = rss_bytes();
     let (status, json) = upload(&app, Protocol::Http2, endless_after(head, 100, b't')).await;

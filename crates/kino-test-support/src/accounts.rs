@@ -15,6 +15,8 @@ const PASSWORD: &str = "an uploader's passphrase";
 /// When the server refuses: the account would be no admin (someone signed up first), or the
 /// server is not a kino.
 pub async fn first_account_token(http: SocketAddr) -> String {
+    // reqwest is built without a TLS provider of its own in this workspace: ring, as kino uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
     let credentials = serde_json::json!({ "email": EMAIL, "password": PASSWORD });
     let signed_up = client.post(format!("http://{http}/api/users")).json(&credentials).send().await;

@@ -93,7 +93,7 @@ async fn pages_get_a_strict_policy_and_every_class_gets_nosniff() {
         (Method::GET, "/api/videos".into(), StatusCode::OK),
         (Method::GET, "/api/videos/nope1234".into(), StatusCode::NOT_FOUND),
         (Method::OPTIONS, "/api/uploads".into(), StatusCode::NO_CONTENT),
-        (Method::HEAD, "/api/uploads/nope1234".into(), StatusCode::PRECONDITION_FAILED),
+        (Method::HEAD, "/api/uploads/nope1234".into(), StatusCode::UNAUTHORIZED),
         (Method::GET, stylesheet, StatusCode::OK),
         (Method::GET, "/healthz".into(), StatusCode::OK),
     ];
@@ -171,11 +171,12 @@ async fn a_listed_origin_may_upload_with_tus_and_read_its_headers() {
     }
 
     // The actual creation request: the browser must see Location and Upload-Offset to go on.
+    let auth = app.uploader().await;
     let created = app
         .send(
             Method::POST,
             "/api/uploads",
-            &[("origin", APP), ("tus-resumable", "1.0.0"), ("upload-length", "10")],
+            &[("origin", APP), ("authorization", &auth), ("tus-resumable", "1.0.0"), ("upload-length", "10")],
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);

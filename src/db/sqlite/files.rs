@@ -18,12 +18,16 @@ impl Files for Sqlite {
         )
     }
 
-    fn find_by_hash<'a>(&'a self, hash: &'a str) -> Fut<'a, Option<FileRow>> {
+    fn find_video_by_hash<'a>(&'a self, hash: &'a str, owner: Option<&'a str>) -> Fut<'a, Option<FileRow>> {
         Box::pin(
+            // `IS`: NULL matches NULL, so an ownerless upload finds an ownerless copy.
             sqlx::query_as!(
                 FileRow,
-                r#"SELECT id AS "id!", root, path, size, mtime_ns, hash, mime FROM files WHERE hash = $1 LIMIT 1"#,
-                hash
+                r#"SELECT f.id AS "id!", f.root, f.path, f.size, f.mtime_ns, f.hash, f.mime
+                   FROM files f JOIN videos v ON v.file_id = f.id
+                   WHERE f.hash = $1 AND v.owner_id IS $2 LIMIT 1"#,
+                hash,
+                owner
             )
             .fetch_optional(&self.pool),
         )

@@ -135,6 +135,14 @@ mod tests {
             let listing = plan(&db, &sql).await;
             assert!(listing.contains(index) && !listing.contains("TEMP B-TREE"), "{listing}");
         }
+        // An upload's deduplication: its content among the uploader's videos.
+        let dedup = plan(
+            &db,
+            "SELECT f.id FROM files f JOIN videos v ON v.file_id = f.id WHERE f.hash = 'h' AND v.owner_id IS 'u'",
+        )
+        .await;
+        // Either way in is an index: the hash's files, or the owner's videos.
+        assert!(!dedup.contains("SCAN"), "{dedup}");
     }
 
     #[tokio::test]
