@@ -202,14 +202,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), middleware::access_log::log))
         .layer(middleware::compression::layer())
         // Outside the error renderer: errors and preflight answers carry them too.
-        .layer(from_fn_with_state(state.clone(), middleware::security_headers::set))
-        .layer(from_fn_with_state(middleware::cors::Policy::new(&state.config.cors), middleware::cors::allow))
+        .layer(middleware::security_headers::SecurityHeaders::new(&state.config.tls))
+        .layer(middleware::cors::Policy::new(&state.config.cors))
         .layer(from_fn(error::render))
         .layer(from_fn(middleware::panic::catch))
-        .layer(from_fn_with_state(
-            middleware::rate_limit::RateLimits::new(&state.config, state.stats.clone()),
-            middleware::rate_limit::limit,
-        ))
+        // No layer at all when every budget is off: a pass-through layer still costs its boxing.
+        .option_layer(
+            Some(middleware::rate_limit::RateLimits::new(&state.config, state.stats.clone()))
+                .filter(|limits| limits.any_on())
+                .map(|limits| from_fn_with_state(limits, middleware::rate_limit::limit)),
+        )
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))
         // Outside the body timeout: it must see the transport's body (has END_STREAM come?).
         .layer(from_fn_with_state(state.config.limits.body_idle_timeout, middleware::small_body::finish))

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use ipnet::IpNet;
 
 /// The address a request is attributed to (rate limits, logs); a request extension set by the
-/// rate-limit middleware.
+/// rate-limit middleware, which is left out of the stack when every budget is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 

@@ -132,6 +132,11 @@ impl RateLimits {
         })
     }
 
+    /// Whether any budget is on; with none, the middleware is left out of the stack.
+    pub(crate) fn any_on(&self) -> bool {
+        self.buckets.iter().any(Option::is_some)
+    }
+
     /// Spends one request of `class` for `client`; the refusal says when to come back.
     pub(crate) fn check(&self, class: Class, client: IpAddr) -> Result<(), Throttle> {
         let Some(bucket) = &self.buckets[class as usize] else { return Ok(()) };
@@ -223,6 +228,22 @@ mod tests {
         assert_eq!(Class::of(&get, "/stream/abcdefgh"), Some(Class::Stream));
         assert_eq!(Class::of(&get, "/streaming"), Some(Class::Page));
         assert_eq!(Class::of(&get, "/api/videos"), Some(Class::Page));
+    }
+
+    #[test]
+    fn the_layer_is_needed_only_while_a_budget_is_on() {
+        let off = Budget { rate: 0, per: Duration::from_secs(1), burst: 5 };
+        let on = Budget { rate: 10, per: Duration::from_secs(1), burst: 5 };
+        assert!(limits(on).any_on());
+        let mut config = Config::for_tests(std::path::Path::new("/nonexistent"));
+        config.rate_limit.enabled = false;
+        assert!(!RateLimits::new(&config, Arc::default()).any_on(), "switched off as a whole");
+        config.rate_limit.enabled = true;
+        let rate_limit = &mut config.rate_limit;
+        (rate_limit.page, rate_limit.stream, rate_limit.auth, rate_limit.upload) = (off, off, off, off);
+        assert!(!RateLimits::new(&config, Arc::default()).any_on(), "every budget at rate 0");
+        config.rate_limit.auth = on;
+        assert!(RateLimits::new(&config, Arc::default()).any_on(), "one budget on");
     }
 
     #[tokio::test(start_paused = true)]

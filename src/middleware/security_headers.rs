@@ -1,13 +1,16 @@
 //! Security headers for each class of route: a strict policy for pages, `nosniff` everywhere,
 //! and HSTS over TLS when a real certificate is configured.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::config::TlsConfig;
 use crate::peer::{ConnectionInfo, Transport};
-use crate::state::AppState;
 
 /// What a path serves, which decides the headers its responses get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,18 +57,84 @@ const HSTS: &str = "max-age=63072000";
 const PERMISSIONS_POLICY_HEADER: HeaderName = HeaderName::from_static("permissions-policy");
 const COOP: HeaderName = HeaderName::from_static("cross-origin-opener-policy");
 
-/// Middleware that adds the headers of the request's [`RouteClass`]; a header a handler set
-/// itself is kept.
-pub(crate) async fn set(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let class = RouteClass::of(request.uri().path());
-    let secure =
-        request.extensions().get::<ConnectionInfo>().is_some_and(|c| c.transport != Transport::Plain);
-    // HSTS pins browsers to HTTPS for years: only with a certificate they trust without an
-    // exception, and only over TLS (RFC 6797 §7.2: ignored over plain HTTP anyway).
-    let hsts = secure && state.config.tls.hsts && state.config.tls.cert_path.is_some();
-    let mut response = next.run(request).await;
-    apply(response.headers_mut(), class, hsts);
-    response
+/// Layer that adds the headers of the request's [`RouteClass`]; a header a handler set itself
+/// is kept.
+///
+/// A hand-written service rather than `from_fn`: it calls the inner service in place and only
+/// wraps its future, where `from_fn` clones the whole inner stack and makes three allocations
+/// per request — most of this layer's cost in the callgrind profile (`benches/README.md`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecurityHeaders {
+    /// Whether HSTS may be sent at all (then only over TLS).
+    hsts: bool,
+}
+
+impl SecurityHeaders {
+    /// The headers `tls` allows.
+    pub(crate) fn new(tls: &TlsConfig) -> Self {
+        // HSTS pins browsers to HTTPS for years: only with a certificate they trust without an
+        // exception, and only over TLS (RFC 6797 §7.2: ignored over plain HTTP anyway).
+        Self { hsts: tls.hsts && tls.cert_path.is_some() }
+    }
+}
+
+impl<S> Layer<S> for SecurityHeaders {
+    type Service = SetSecurityHeaders<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SetSecurityHeaders { inner, hsts: self.hsts }
+    }
+}
+
+/// The service of [`SecurityHeaders`].
+#[derive(Debug, Clone)]
+pub(crate) struct SetSecurityHeaders<S> {
+    inner: S,
+    hsts: bool,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for SetSecurityHeaders<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let class = RouteClass::of(request.uri().path());
+        let secure =
+            request.extensions().get::<ConnectionInfo>().is_some_and(|c| c.transport != Transport::Plain);
+        ResponseFuture { inner: self.inner.call(request), class, hsts: self.hsts && secure }
+    }
+}
+
+pin_project! {
+    /// The response future of [`SetSecurityHeaders`]: the inner one, then the headers.
+    pub(crate) struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        class: RouteClass,
+        hsts: bool,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        apply(response.headers_mut(), *this.class, *this.hsts);
+        Poll::Ready(Ok(response))
+    }
 }
 
 fn apply(headers: &mut HeaderMap, class: RouteClass, hsts: bool) {

@@ -11,8 +11,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future as _;
-use std::io::{self, IoSliceMut};
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +19,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use rustix::io::{Errno, ReadWriteFlags};
+use rustix::io::Errno;
 use tokio::task::JoinHandle;
 
 /// Bytes per read. 256 KiB keeps the per-response buffer small while making each blocking-pool
@@ -174,18 +173,67 @@ impl FileBody {
 }
 
 /// Reads exactly `n` bytes at `offset`; a file that shrank under us is an error, not short data.
+///
+/// The buffer is never zeroed: the kernel writes into its spare capacity (rustix's
+/// `spare_capacity`, which grows the length by what was read). Zero-filling a 64 KiB buffer cost
+/// more instructions than the rest of a range request (`benches/README.md`, callgrind).
 fn read_chunk(file: &File, offset: u64, n: usize) -> io::Result<Bytes> {
-    let mut buf = vec![0u8; n];
-    file.read_exact_at(&mut buf, offset)?;
+    let mut buf = Vec::with_capacity(n);
+    while buf.len() < n {
+        let at = offset + buf.len() as u64;
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than its range",
+                ));
+            }
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // `with_capacity` promises at least `n`: the kernel may have filled a little more.
+    buf.truncate(n);
     Ok(Bytes::from(buf))
 }
 
 /// Reads up to `n` bytes at `offset` that are already in the page cache; `EAGAIN` when none are.
 fn read_chunk_nowait(file: &File, offset: u64, n: usize) -> Result<Bytes, Errno> {
-    let mut buf = vec![0u8; n];
-    let got = rustix::io::preadv2(file, &mut [IoSliceMut::new(&mut buf)], offset, ReadWriteFlags::NOWAIT)?;
-    buf.truncate(got);
+    let mut buf = Vec::with_capacity(n);
+    preadv2_nowait(file, &mut buf, offset)?;
+    // `with_capacity` promises at least `n`: never hand out bytes past the range.
+    buf.truncate(n);
     Ok(Bytes::from(buf))
+}
+
+/// `preadv2(RWF_NOWAIT)` into the spare capacity of `buf`, whose length grows by the bytes read.
+///
+/// rustix's `preadv2` takes only initialised slices (`IoSliceMut`), which would mean zeroing
+/// the buffer first, and no crate in the tree reads with flags into uninitialised memory; so
+/// this is the one `unsafe` of the range engine, the `libc` call itself.
+#[allow(unsafe_code)]
+fn preadv2_nowait(file: &File, buf: &mut Vec<u8>, offset: u64) -> Result<usize, Errno> {
+    use std::os::fd::AsRawFd as _;
+    let offset = libc::off_t::try_from(offset).map_err(|_| Errno::OVERFLOW)?;
+    let len = buf.len();
+    let spare = buf.spare_capacity_mut();
+    let iov = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: spare.len() };
+    // SAFETY: `iov` describes `spare`, the uninitialised tail of `buf`'s allocation, and nothing
+    // touches `buf` during the call; the descriptor is `file`'s, open for the whole call. The
+    // kernel writes at most `iov_len` bytes there, contiguously from the start, and returns how
+    // many it wrote (negative: none, errno says why). So after it returned `got >= 0` the first
+    // `len + got` bytes of `buf` are initialised and `len + got <= capacity`: `set_len` holds.
+    unsafe {
+        let got = libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT);
+        let got = usize::try_from(got).map_err(|_| last_errno())?;
+        buf.set_len(len + got);
+        Ok(got)
+    }
+}
+
+/// The `errno` of the libc call that just failed.
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
 impl http_body::Body for FileBody {
@@ -298,6 +346,55 @@ mod tests {
         // The pool path cannot answer at once: the read is handed to another thread.
         let mut body = FileBody::new(file, vec![Segment::File { offset: 0, len: 65536 }]).on_blocking_pool();
         assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn reads_into_uninitialised_capacity_return_exactly_the_bytes_at_their_offset() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let (_tmp, file) = temp_file(&data);
+        for (offset, n) in [(0, 65536), (1, 4096), (12_345, 50_000), (99_999, 1)] {
+            let at = offset as usize;
+            assert_eq!(read_chunk(&file, offset, n).unwrap(), data[at..at + n], "pool, {offset}+{n}");
+            let cached = read_chunk_nowait(&file, offset, n).unwrap();
+            assert_eq!(cached, data[at..at + n], "cached, {offset}+{n}");
+        }
+    }
+
+    #[test]
+    fn a_cached_read_past_the_end_is_short_and_one_at_the_end_is_empty() {
+        let (_tmp, file) = temp_file(&[1, 2, 3, 4, 5]);
+        // Short: the buffer has room for 64 KiB, the length says what the kernel wrote.
+        assert_eq!(read_chunk_nowait(&file, 2, 65536).unwrap(), &[3, 4, 5][..]);
+        assert!(read_chunk_nowait(&file, 5, 65536).unwrap().is_empty());
+        assert!(read_chunk_nowait(&file, 1 << 40, 16).unwrap().is_empty());
+        // The pool's read must fill the whole chunk: a short file is an error, not short data.
+        let error = read_chunk(&file, 2, 4).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(read_chunk(&file, 1, 4).unwrap(), &[2, 3, 4, 5][..]);
+    }
+
+    #[test]
+    fn a_cached_read_appends_after_the_bytes_already_in_the_buffer() {
+        let (_tmp, file) = temp_file(b"abcdef");
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"xy");
+        assert_eq!(preadv2_nowait(&file, &mut buf, 3).unwrap(), 3);
+        assert_eq!(buf, b"xydef");
+        // No room left: nothing is read, nothing is written past the capacity.
+        let mut full = Vec::with_capacity(2);
+        full.extend_from_slice(b"zz");
+        let room = full.capacity() - full.len();
+        assert_eq!(preadv2_nowait(&file, &mut full, 0).unwrap(), room.min(6));
+    }
+
+    #[test]
+    fn a_failed_cached_read_reports_the_kernels_errno_and_initialises_nothing() {
+        let (tmp, _) = temp_file(b"data");
+        let write_only = std::fs::OpenOptions::new().write(true).open(tmp.path()).unwrap();
+        let mut buf = Vec::with_capacity(16);
+        assert_eq!(preadv2_nowait(&write_only, &mut buf, 0), Err(Errno::BADF));
+        assert!(buf.is_empty());
+        assert_eq!(preadv2_nowait(&write_only, &mut buf, u64::MAX), Err(Errno::OVERFLOW));
     }
 
     #[test]
