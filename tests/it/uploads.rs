@@ -360,6 +360,8 @@ async fn a_megabyte_field_name_gets_a_short_error() {
 #[tokio::test]
 async fn a_hundred_thousand_tiny_fields_are_refused_at_the_first_unexpected_one() {
     let app = spawn_app().await;
+    // Signed in before the clock starts (the sign-in may wait for a memory test to finish).
+    app.uploader().await;
     for path in ["/api/videos", "/api/images"] {
         let fields = stream::iter(0..100_000).map(|i| {
             Bytes::from(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n"))
@@ -390,6 +392,8 @@ async fn a_100_mib_title_is_refused_without_being_held() {
 #[tokio::test]
 async fn a_chunked_body_far_over_the_limit_is_413_at_once_and_leaves_no_file() {
     let app = spawn_app_with(|c| c.limits.max_upload_bytes = 2 << 20).await;
+    // Signed in before the clock starts (the sign-in may wait for a memory test to finish).
+    app.uploader().await;
     let head = b"--kino-test-boundary-7d1f\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n";
     for protocol in ALL_PROTOCOLS {
         let started = std::time::Instant::now();
@@ -452,6 +456,8 @@ async fn a_trickling_upload_is_cut_off_with_408_when_a_window_brings_too_little(
         c.limits.upload_rate_window = Duration::from_millis(500);
     })
     .await;
+    // Signed in before the clock starts (the sign-in may wait for a memory test to finish).
+    app.uploader().await;
     for protocol in ALL_PROTOCOLS {
         // 100 bytes every 50 ms: 2 KB/s, never idle for long, and done only after 10 s.
         let trickle = stream::unfold(0, |i| async move {
