@@ -21,7 +21,7 @@ use crate::common::{TestApp, spawn_app_with};
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A headless Chromium with a fresh profile, killed on drop.
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     _profile: tempfile::TempDir,
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -36,7 +36,7 @@ impl Drop for Browser {
 }
 
 /// Chromium, or `None` (after saying so) when it is not installed and not required.
-fn chromium() -> Option<&'static str> {
+pub(crate) fn chromium() -> Option<&'static str> {
     if Path::new(CHROMIUM).exists() {
         return Some(CHROMIUM);
     }
@@ -48,18 +48,21 @@ fn chromium() -> Option<&'static str> {
     None
 }
 
-/// The app on `localhost` (127.0.0.1 and ::1), as `cargo run` listens by default.
+/// Listens on `localhost` (127.0.0.1 and ::1), as `cargo run` does by default: the origin the
+/// printed Chromium command opens.
+pub(crate) fn on_localhost(config: &mut kino::Config) {
+    config.http_addr = kino::config::ListenAddr::localhost(0);
+    config.https_addr = kino::config::ListenAddr::localhost(0);
+}
+
+/// The app on `localhost`.
 async fn spawn_on_localhost() -> TestApp {
-    spawn_app_with(|config| {
-        config.http_addr = kino::config::ListenAddr::localhost(0);
-        config.https_addr = kino::config::ListenAddr::localhost(0);
-    })
-    .await
+    spawn_app_with(on_localhost).await
 }
 
 /// What `kino cert` prints for the app's certificates and port: the Chromium command that the
 /// README and the start-up log tell people to run, split into its flags and its URL.
-fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
+pub(crate) fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
     let dir = app.cert_dir();
     let args = [
         "cert",
@@ -81,7 +84,7 @@ fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
 impl Browser {
     /// Starts Chromium with the `flags` kino printed (trust by SPKI hash, forced QUIC); without
     /// `quic` the forced-QUIC flag is replaced by `--disable-quic`, so the page comes over HTTP/2.
-    async fn launch(binary: &str, flags: &[String], quic: bool) -> Self {
+    pub(crate) async fn launch(binary: &str, flags: &[String], quic: bool) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary);
         command.args([
@@ -118,7 +121,7 @@ impl Browser {
     }
 
     /// Sends one DevTools command and waits for its result (events in between are skipped).
-    async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         match self.try_call(method, params).await {
             Ok(result) => result,
             Err(reply) => panic!("{method} failed: {reply}"),
@@ -145,7 +148,7 @@ impl Browser {
     }
 
     /// Evaluates a JavaScript expression (awaiting promises) and returns its value.
-    async fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) async fn eval(&mut self, expression: &str) -> Value {
         let result = self
             .call(
                 "Runtime.evaluate",
@@ -157,14 +160,14 @@ impl Browser {
     }
 
     /// Navigates and waits until the document has loaded.
-    async fn open(&mut self, url: &str) {
+    pub(crate) async fn open(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;
         self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'").await;
     }
 
     /// Polls `condition` until it holds. An evaluation that lands while the page navigates is
     /// refused by DevTools ("execution context was destroyed"): that is "not yet", not a failure.
-    async fn wait_for(&mut self, condition: &str) {
+    pub(crate) async fn wait_for(&mut self, condition: &str) {
         let start = Instant::now();
         let params = json!({ "expression": format!("!!({condition})"), "returnByValue": true });
         loop {
@@ -181,7 +184,7 @@ impl Browser {
     }
 
     /// Saves a PNG of the page when `KINO_SCREENSHOTS` names a folder (used for the README).
-    async fn screenshot(&mut self, name: &str) {
+    pub(crate) async fn screenshot(&mut self, name: &str) {
         let Ok(folder) = std::env::var("KINO_SCREENSHOTS") else { return };
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png" })).await;
         let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
@@ -204,7 +207,7 @@ async fn devtools_port(profile: &Path) -> u16 {
 }
 
 /// Plays the video on the current page for a moment, seeks to the middle, reports what happened.
-const PLAY_AND_SEEK: &str = r#"(async () => {
+pub(crate) const PLAY_AND_SEEK: &str = r#"(async () => {
   const v = document.querySelector('video');
   v.muted = true;
   const event = (name, ms) => new Promise((resolve, reject) => {
@@ -255,7 +258,8 @@ const STYLED_WITH_IMAGES: &str = "(() => { try { return document.styleSheets.len
     && document.styleSheets[0].cssRules.length > 0 && document.images.length > 0 \
     && [...document.images].every(i => i.naturalWidth > 0); } catch (e) { return String(e); } })()";
 
-fn assert_played(report: &Value) {
+/// The player reached `readyState ≥ 3`, time advanced while playing, and the seek landed.
+pub(crate) fn assert_played(report: &Value) {
     assert!(report["ready"].as_i64().unwrap() >= 3, "{report}");
     assert!(
         report["played"].as_f64().unwrap() > report["start"].as_f64().unwrap(),
@@ -324,8 +328,7 @@ const CHARTS_DRAWN: &str = "(() => { const svgs = [...document.querySelectorAll(
 async fn chromium_draws_the_stats_pages() {
     let Some(binary) = chromium() else { return };
     let app = spawn_app_with(|config| {
-        config.http_addr = kino::config::ListenAddr::localhost(0);
-        config.https_addr = kino::config::ListenAddr::localhost(0);
+        on_localhost(config);
         crate::stats::fast_stats(config);
         config.stats.public = true;
     })

@@ -18,7 +18,7 @@ use crate::snapshot::Snapshot;
 const NEW_PASSWORD: &str = "another long passphrase";
 
 /// The server with its mail going to `sink`, after `adjust`.
-async fn app_mailing(sink: &SmtpSink, adjust: impl FnOnce(&mut kino::config::Config)) -> TestApp {
+pub(crate) async fn app_mailing(sink: &SmtpSink, adjust: impl FnOnce(&mut kino::config::Config)) -> TestApp {
     let port = sink.addr().port();
     spawn_app_with(move |config| {
         config.mail.transport = MailTransport::Smtp;
@@ -54,7 +54,7 @@ fn decoded_body(message: &Received) -> String {
 }
 
 /// The next message, which must be to `to` and carry a link to `path`: returns the whole link.
-async fn link_in_mail(sink: &SmtpSink, to: &str, path: &str) -> String {
+pub(crate) async fn link_in_mail(sink: &SmtpSink, to: &str, path: &str) -> String {
     let message = sink.next(TEST_TIMEOUT).await.expect("a mail arrives");
     assert_eq!(message.rcpt_to, [to.to_owned()], "{}", message.data);
     let body = decoded_body(&message);
@@ -65,7 +65,7 @@ async fn link_in_mail(sink: &SmtpSink, to: &str, path: &str) -> String {
 }
 
 /// `link`'s path and query, to request on any protocol.
-fn path_of(app: &TestApp, link: &str) -> String {
+pub(crate) fn path_of(app: &TestApp, link: &str) -> String {
     let origin = origin(app);
     assert!(link.starts_with(&format!("{origin}/")), "the link goes to this server ({origin}): {link}");
     link[origin.len()..].to_owned()
