@@ -246,15 +246,14 @@ impl RateLimits {
 
     /// Remembers whom `cookie` signed in, once a handler has asked (its session is loaded).
     fn learn(&self, cookie: Cookie) {
-        match cookie.witness.seen() {
-            // The cookie's own session (not the new one a sign-in just gave it) has a user.
-            Some((Some(id), Some(user))) if id == cookie.id => {
-                if cookie.known.as_deref() != Some(user) {
-                    self.cookies.insert(cookie.hash, Arc::from(user));
-                }
-            }
+        let Some((session, user)) = cookie.witness.seen() else { return };
+        // Only the cookie's own session counts, not the new one a sign-in just gave it.
+        let user = user.filter(|_| session == Some(cookie.id));
+        match (user, cookie.known.as_deref()) {
+            // Known already: no write on every page.
+            (Some(user), known) if known != Some(user) => self.cookies.insert(cookie.hash, Arc::from(user)),
             // Signed out, expired, replaced by a sign-in, or never signed in.
-            Some(_) if cookie.known.is_some() => self.cookies.invalidate(&cookie.hash),
+            (None, Some(_)) => self.cookies.invalidate(&cookie.hash),
             _ => {}
         }
     }
