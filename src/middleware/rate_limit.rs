@@ -47,8 +47,8 @@ use crate::peer::ConnectionInfo;
 /// window, plus at most this many new ones.
 const SWEEP_EVERY: u64 = 4096;
 
-/// Session cookies remembered as signed in. Only a real sign-in adds one (and sign-ins spend
-/// the strict `auth` budget), so this bounds memory (~10 MB) without a client filling it; past
+/// Session cookies remembered as signed in (a few hundred bytes each). Only a real sign-in
+/// adds one, and sign-ins spend the strict `auth` budget, so a client hardly fills this; past
 /// it, the least used cookies spend their address's budget again until their next page.
 const SIGNED_IN_COOKIES: u64 = 65_536;
 
