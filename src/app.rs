@@ -210,7 +210,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .option_layer(
             Some(middleware::rate_limit::RateLimits::new(&state.config, state.stats.clone()))
                 .filter(|limits| limits.any_on())
-                .map(|limits| from_fn_with_state(limits, middleware::rate_limit::limit)),
+                .map(|limits| {
+                    from_fn_with_state((limits, state.tokens.clone()), middleware::rate_limit::limit)
+                }),
         )
         .layer(from_fn_with_state(state.clone(), middleware::alt_svc::advertise))
         // Outside the body timeout: it must see the transport's body (has END_STREAM come?).

@@ -1,12 +1,13 @@
 //! What an account keeps in its session (the user id), sign-in and sign-out on the session, and
 //! the extractors that tell a handler who is signed in.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use tower_sessions_core::Session;
+use tower_sessions_core::session::Id;
 
 use super::{Accounts, User};
 use crate::auth::{BearerClaims, Tokens};
@@ -52,6 +53,20 @@ pub(crate) struct MaybeUser(pub(crate) Option<User>);
 #[derive(Debug, Clone)]
 pub(crate) struct Uploader(pub(crate) User);
 
+/// Who a session cookie turned out to sign in, reported by [`MaybeUser`] to a middleware that
+/// runs before any session is loaded (the rate limiter), which puts this in the request's
+/// extensions and reads it after the response.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionWitness(Arc<OnceLock<(Option<Id>, Option<String>)>>);
+
+impl SessionWitness {
+    /// The session's id when it was read (`None` once sign-in gave it a new one) and its
+    /// user's id; `None` when nothing asked who is signed in.
+    pub(crate) fn seen(&self) -> Option<(Option<Id>, Option<&str>)> {
+        self.0.get().map(|(session, user)| (*session, user.as_deref()))
+    }
+}
+
 impl<S> FromRequestParts<S> for MaybeUser
 where
     S: Send + Sync,
@@ -89,11 +104,17 @@ where
             Some(user)
         } else {
             match parts.extensions.get::<Session>().cloned() {
-                Some(session) => match session.get::<String>(USER_ID).await? {
-                    // An account deleted since sign-in simply signs nobody in.
-                    Some(id) => accounts.get(&id).await?,
-                    None => None,
-                },
+                Some(session) => {
+                    let user = match session.get::<String>(USER_ID).await? {
+                        // An account deleted since sign-in simply signs nobody in.
+                        Some(id) => accounts.get(&id).await?,
+                        None => None,
+                    };
+                    if let Some(witness) = parts.extensions.get::<SessionWitness>() {
+                        let _ = witness.0.set((session.id(), user.as_ref().map(|user| user.id.clone())));
+                    }
+                    user
+                }
                 None => None,
             }
         };

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use access::{Claims, Rejection};
-pub(crate) use bearer::BearerClaims;
+pub(crate) use bearer::{BearerClaims, bearer_token};
 pub(crate) use signed_url::{STREAM_URL_TTL, UrlSigner};
 
 use crate::config::Config;

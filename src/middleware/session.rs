@@ -35,6 +35,12 @@ pub(crate) fn has_cookie(headers: &HeaderMap, secure: bool) -> bool {
     cookie_value(headers, if secure { TLS_COOKIE } else { PLAIN_COOKIE }).is_some()
 }
 
+/// The session id a request's cookie names for its transport; a malformed one is a made-up
+/// cookie, treated as none.
+pub(crate) fn cookie_id(headers: &HeaderMap, secure: bool) -> Option<Id> {
+    cookie_value(headers, if secure { TLS_COOKIE } else { PLAIN_COOKIE }).and_then(|v| v.parse::<Id>().ok())
+}
+
 /// Middleware: puts a [`Session`] in the request's extensions (loaded lazily, on first use) and
 /// writes the cookie when the handler changed the session: set after a save, removed after a
 /// flush. An unchanged session costs no store access, so media requests of a signed-in viewer
@@ -42,8 +48,7 @@ pub(crate) fn has_cookie(headers: &HeaderMap, secure: bool) -> bool {
 pub(crate) async fn manage(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let secure = is_secure(&request);
     let name = if secure { TLS_COOKIE } else { PLAIN_COOKIE };
-    // A malformed id is a made-up cookie: treated as none.
-    let id = cookie_value(request.headers(), name).and_then(|v| v.parse::<Id>().ok());
+    let id = cookie_id(request.headers(), secure);
     let had_cookie = id.is_some();
     let ttl = state.config.accounts.session_ttl;
     let expiry = Expiry::OnInactivity(time::Duration::try_from(ttl).unwrap_or(time::Duration::WEEK));

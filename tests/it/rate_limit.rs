@@ -1,13 +1,14 @@
-//! Rate limits per client address and the per-address connection cap (issue 14), over real
-//! sockets from 127.0.0.1.
+//! Rate limits per client address and per signed-in user, and the per-address connection cap
+//! (issue 14), over real sockets from 127.0.0.1.
 
 use std::time::{Duration, Instant};
 
+use http::Method;
 use kino::config::Budget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{TEST_TIMEOUT, TestApp, spawn_app_with};
+use crate::common::{MEMORY, Protocol, TEST_TIMEOUT, TestApp, spawn_app_with};
 
 /// 10 requests a second, 20 at once: small enough that 200 requests in 2 s overrun it.
 const SMALL: Budget = Budget { rate: 10, per: Duration::from_secs(1), burst: 20 };
@@ -112,6 +113,160 @@ async fn a_trusted_proxy_gets_a_budget_per_forwarded_client() {
     // Another client behind the same proxy has its own full budget, whatever it prepends.
     assert_eq!(status(&app, &client, &[("x-forwarded-for", "198.51.100.1, 198.51.100.2")]).await, 200);
     assert_eq!(status(&app, &client, &[("forwarded", "for=\"[2001:db8::1]:4711\"")]).await, 200);
+}
+
+/// A signed-up account: `Bearer <access token>` and its session cookie (`kino_session=<id>`).
+struct Account {
+    bearer: String,
+    cookie: String,
+}
+
+/// Signs `email` up over plain HTTP (a session cookie) and gets it an access token.
+async fn sign_up(app: &TestApp, email: &str) -> Account {
+    let client = app.plain();
+    let credentials = serde_json::json!({ "email": email, "password": "a passphrase for limits" });
+    let signed_up = {
+        let _hashing = MEMORY.read().await;
+        client.post(app.plain_url("/api/users")).json(&credentials).send().await.unwrap()
+    };
+    assert_eq!(signed_up.status(), 201, "{email} signs up");
+    let set_cookie = signed_up.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("kino_session="), "{set_cookie}");
+    let token = {
+        let _hashing = MEMORY.read().await;
+        client.post(app.plain_url("/api/auth/token")).json(&credentials).send().await.unwrap()
+    };
+    assert_eq!(token.status(), 200, "{email} gets a token");
+    let pair: serde_json::Value = token.json().await.unwrap();
+    Account { bearer: format!("Bearer {}", pair["access_token"].as_str().unwrap()), cookie }
+}
+
+/// The status of `GET /api/me` over `protocol` sent with `headers`.
+async fn me(app: &TestApp, protocol: Protocol, headers: &[(&str, &str)]) -> u16 {
+    app.fetch(protocol, Method::GET, "/api/me", headers).await.status.as_u16()
+}
+
+#[tokio::test]
+async fn two_users_behind_one_address_each_get_their_own_budget_on_every_protocol() {
+    let app = spawn_limited(SLOW, &[]).await;
+    let (alice, bob) = (sign_up(&app, "alice@kino.test").await, sign_up(&app, "bob@kino.test").await);
+    let alice = [("authorization", alice.bearer.as_str())];
+    let bob = [("authorization", bob.bearer.as_str())];
+    for _ in 0..SLOW.burst {
+        assert_eq!(me(&app, Protocol::Http1, &alice).await, 200);
+    }
+    assert_eq!(me(&app, Protocol::Http1, &alice).await, 429, "Alice's budget is spent");
+    // Bob, from the same 127.0.0.1, has all of his, whichever protocol or connection he uses.
+    for protocol in [Protocol::Http2, Protocol::Http3, Protocol::Http2, Protocol::Http3, Protocol::Http1] {
+        assert_eq!(me(&app, protocol, &bob).await, 200, "Bob over {protocol:?}");
+    }
+    for protocol in [Protocol::Http1, Protocol::Http2, Protocol::Http3] {
+        assert_eq!(me(&app, protocol, &bob).await, 429, "Bob's budget is spent over {protocol:?}");
+        assert_eq!(me(&app, protocol, &alice).await, 429, "Alice's stays spent over {protocol:?}");
+    }
+    // Neither spent the address's: an anonymous request from it goes through.
+    assert_eq!(status(&app, &app.plain(), &[]).await, 200);
+    // Counted as refusals of the page budget.
+    let metrics = app.plain().get(app.plain_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kino_rate_limited_total{budget=\"page\"} 7\n"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_users_token_spends_one_budget_whatever_address_it_comes_from() {
+    // Behind a trusted proxy, so every forwarded address would be a budget of its own.
+    let app = spawn_limited(SLOW, &["127.0.0.1/32"]).await;
+    let alice = sign_up(&app, "alice@kino.test").await;
+    let mut statuses = Vec::new();
+    for n in 0..SLOW.burst + 3 {
+        let forwarded = format!("198.51.100.{n}");
+        let headers = [("authorization", alice.bearer.as_str()), ("x-forwarded-for", forwarded.as_str())];
+        statuses.push(me(&app, Protocol::Http1, &headers).await);
+    }
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 3, "a new address escaped: {statuses:?}");
+    // The addresses themselves were not charged.
+    assert_eq!(status(&app, &app.plain(), &[("x-forwarded-for", "198.51.100.0")]).await, 200);
+}
+
+#[tokio::test]
+async fn an_invalid_token_spends_the_addresss_budget_not_its_claimed_users() {
+    let app = spawn_limited(SLOW, &[]).await;
+    let alice = sign_up(&app, "alice@kino.test").await;
+    // Alice's own token with its signature changed: the `sub` says Alice, but nothing vouches.
+    let (signed, signature) = alice.bearer.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+    for _ in 0..SLOW.burst {
+        assert_eq!(me(&app, Protocol::Http1, &[("authorization", forged.as_str())]).await, 401);
+    }
+    // The address's budget is spent, garbage or not ...
+    assert_eq!(me(&app, Protocol::Http1, &[("authorization", forged.as_str())]).await, 429);
+    assert_eq!(me(&app, Protocol::Http2, &[("authorization", "Bearer garbage")]).await, 429);
+    assert_eq!(status(&app, &app.plain(), &[]).await, 429);
+    // ... and Alice's is whole.
+    for protocol in [Protocol::Http1, Protocol::Http2, Protocol::Http3] {
+        assert_eq!(me(&app, protocol, &[("authorization", alice.bearer.as_str())]).await, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_session_cookie_spends_its_users_budget_once_it_is_seen_signed_in() {
+    let app = spawn_limited(SLOW, &[]).await;
+    let alice = sign_up(&app, "alice@kino.test").await;
+    let cookie = [("cookie", alice.cookie.as_str())];
+    let client = app.plain();
+    // The first request's session is loaded by the handler (who is signed in?): until then the
+    // cookie is only a cookie, and the address pays.
+    let first = client.get(app.plain_url("/api/me")).header("cookie", &alice.cookie).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    for _ in 0..SLOW.burst {
+        assert_eq!(status(&app, &client, &cookie).await, 200);
+    }
+    assert_eq!(status(&app, &client, &cookie).await, 429, "Alice's budget is spent");
+    // The same user with her token: the same budget.
+    assert_eq!(me(&app, Protocol::Http1, &[("authorization", alice.bearer.as_str())]).await, 429);
+    // Made-up session ids (well-formed: hers with another first letter) buy no budget: they
+    // are the address's, which has 4 of 5 left.
+    let id = alice.cookie.strip_prefix("kino_session=").unwrap();
+    let made_up: Vec<String> = ['A', 'B', 'C', 'D', 'E', 'F']
+        .into_iter()
+        .filter(|&first| !id.starts_with(first))
+        .map(|first| format!("kino_session={first}{}", &id[1..]))
+        .collect();
+    for cookie in &made_up[..4] {
+        assert_eq!(status(&app, &client, &[("cookie", cookie.as_str())]).await, 200);
+    }
+    assert_eq!(status(&app, &client, &[("cookie", made_up[4].as_str())]).await, 429);
+    assert_eq!(status(&app, &client, &[]).await, 429);
+}
+
+#[tokio::test]
+async fn a_signed_out_cookie_counts_against_its_address_again() {
+    let app = spawn_limited(SLOW, &[]).await;
+    let alice = sign_up(&app, "alice@kino.test").await;
+    let client = app.plain();
+    let get_me = || client.get(app.plain_url("/api/me")).header("cookie", &alice.cookie).send();
+    // Seen signed in (the address pays for this one), then signed out on Alice's budget.
+    let signed_in: serde_json::Value = get_me().await.unwrap().json().await.unwrap();
+    let csrf = signed_in["csrf_token"].as_str().unwrap();
+    let signed_out = client
+        .delete(app.plain_url("/api/session"))
+        .header("cookie", &alice.cookie)
+        .header("x-csrf-token", csrf)
+        .header("origin", app.plain_url(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 204);
+    // The next look at the old cookie finds nobody: from then on the address pays, which has
+    // 4 of 5 left (Alice had 3).
+    assert_eq!(get_me().await.unwrap().status(), 401);
+    for _ in 0..4 {
+        assert_eq!(get_me().await.unwrap().status(), 401);
+    }
+    assert_eq!(get_me().await.unwrap().status(), 429);
+    assert_eq!(status(&app, &client, &[]).await, 429);
+    assert_eq!(me(&app, Protocol::Http1, &[("authorization", alice.bearer.as_str())]).await, 200);
 }
 
 /// Opens a connection and gets one keep-alive answer on it, so the server has counted it.
