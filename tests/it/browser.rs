@@ -21,7 +21,7 @@ use crate::common::{TestApp, spawn_app_with};
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A headless Chromium with a fresh profile, killed on drop.
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     _profile: tempfile::TempDir,
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -36,7 +36,7 @@ impl Drop for Browser {
 }
 
 /// Chromium, or `None` (after saying so) when it is not installed and not required.
-fn chromium() -> Option<&'static str> {
+pub(crate) fn chromium() -> Option<&'static str> {
     if Path::new(CHROMIUM).exists() {
         return Some(CHROMIUM);
     }
@@ -49,7 +49,7 @@ fn chromium() -> Option<&'static str> {
 }
 
 /// The app on `localhost` (127.0.0.1 and ::1), as `cargo run` listens by default.
-async fn spawn_on_localhost() -> TestApp {
+pub(crate) async fn spawn_on_localhost() -> TestApp {
     spawn_app_with(|config| {
         config.http_addr = kino::config::ListenAddr::localhost(0);
         config.https_addr = kino::config::ListenAddr::localhost(0);
@@ -59,7 +59,7 @@ async fn spawn_on_localhost() -> TestApp {
 
 /// What `kino cert` prints for the app's certificates and port: the Chromium command that the
 /// README and the start-up log tell people to run, split into its flags and its URL.
-fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
+pub(crate) fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
     let dir = app.cert_dir();
     let args = [
         "cert",
@@ -81,7 +81,7 @@ fn printed_chrome_command(app: &TestApp) -> (Vec<String>, String) {
 impl Browser {
     /// Starts Chromium with the `flags` kino printed (trust by SPKI hash, forced QUIC); without
     /// `quic` the forced-QUIC flag is replaced by `--disable-quic`, so the page comes over HTTP/2.
-    async fn launch(binary: &str, flags: &[String], quic: bool) -> Self {
+    pub(crate) async fn launch(binary: &str, flags: &[String], quic: bool) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary);
         command.args([
@@ -145,7 +145,7 @@ impl Browser {
     }
 
     /// Evaluates a JavaScript expression (awaiting promises) and returns its value.
-    async fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) async fn eval(&mut self, expression: &str) -> Value {
         let result = self
             .call(
                 "Runtime.evaluate",
@@ -157,14 +157,14 @@ impl Browser {
     }
 
     /// Navigates and waits until the document has loaded.
-    async fn open(&mut self, url: &str) {
+    pub(crate) async fn open(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;
         self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'").await;
     }
 
     /// Polls `condition` until it holds. An evaluation that lands while the page navigates is
     /// refused by DevTools ("execution context was destroyed"): that is "not yet", not a failure.
-    async fn wait_for(&mut self, condition: &str) {
+    pub(crate) async fn wait_for(&mut self, condition: &str) {
         let start = Instant::now();
         let params = json!({ "expression": format!("!!({condition})"), "returnByValue": true });
         loop {
@@ -181,7 +181,7 @@ impl Browser {
     }
 
     /// Saves a PNG of the page when `KINO_SCREENSHOTS` names a folder (used for the README).
-    async fn screenshot(&mut self, name: &str) {
+    pub(crate) async fn screenshot(&mut self, name: &str) {
         let Ok(folder) = std::env::var("KINO_SCREENSHOTS") else { return };
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png" })).await;
         let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
@@ -225,7 +225,7 @@ const PLAY_AND_SEEK: &str = r#"(async () => {
   return { ready, start, played, target, landed: v.currentTime, duration: v.duration, error: v.error && v.error.message };
 })()"#;
 
-async fn metric(app: &TestApp, name: &str) -> u64 {
+pub(crate) async fn metric(app: &TestApp, name: &str) -> u64 {
     let text = app.plain().get(app.plain_url("/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }

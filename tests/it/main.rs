@@ -8,6 +8,7 @@ mod browser;
 mod catalog;
 mod cli;
 mod common;
+mod embed;
 mod errors;
 mod headers;
 mod image_ownership;
