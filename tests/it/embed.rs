@@ -136,6 +136,17 @@ async fn oembed_answers_a_video_sized_inside_the_maxima_and_refuses_what_it_cann
     let (status, _) = oembed(&app, &app.tls_url(&format!("/embed/{id}")), "").await;
     assert_eq!(status, 200, "an embed URL names the video too");
 
+    // An uploaded video's author is its uploader, by display name.
+    let form = reqwest::multipart::Form::new()
+        .text("title", "uploaded")
+        .part("file", reqwest::multipart::Part::bytes(std::fs::read(SAMPLE).unwrap()).file_name("a.mp4"));
+    let request = app.h2().post(app.tls_url("/api/videos")).header("authorization", app.uploader().await);
+    let uploaded: Value = request.multipart(form).send().await.unwrap().json().await.unwrap();
+    let name = uploaded["owner"]["display_name"].as_str().expect("an owner").to_owned();
+    let watch_uploaded = app.tls_url(&format!("/watch/{}", uploaded["id"].as_str().unwrap()));
+    let (status, answer) = oembed(&app, &watch_uploaded, "").await;
+    assert_eq!((status, answer["author_name"].as_str()), (200, Some(name.as_str())), "{answer}");
+
     let (status, xml) = oembed(&app, &watch, "&format=xml").await;
     assert_eq!((status, xml["error"]["code"].as_str()), (501, Some("not_implemented")), "{xml}");
     for url in [
