@@ -179,6 +179,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::pages::router())
         .merge(routes::manage::router())
         .merge(routes::stream::router())
+        .merge(routes::embed::router())
         .merge(routes::videos::router())
         .merge(routes::view_stats::router())
         .merge(routes::upload::router())

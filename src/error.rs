@@ -60,6 +60,9 @@ pub enum AppError {
     /// The client spent a rate-limit budget (429 with `Retry-After` and `RateLimit`).
     #[error("too many {} requests from this address; try again in {} s", .0.policy, .0.retry_after_secs())]
     TooManyRequests(Throttle),
+    /// A feature of a standard this server does not offer (oEmbed's XML format).
+    #[error("{0}")]
+    NotImplemented(String),
     /// The server is shutting down or not ready.
     #[error("the server is not ready: {0}")]
     Unavailable(&'static str),
@@ -145,6 +148,7 @@ impl AppError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Panic | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -168,6 +172,7 @@ impl AppError {
             Self::Unprocessable(_) => "unprocessable",
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
             Self::TooManyRequests(_) => "rate_limited",
+            Self::NotImplemented(_) => "not_implemented",
             Self::Unavailable(_) => "unavailable",
             Self::Panic => "panic",
             Self::Internal(_) => "internal",
@@ -297,10 +302,11 @@ pub(crate) async fn render(request: Request, next: Next) -> Response {
     Response::from_parts(parts, body.into())
 }
 
-/// API paths always get JSON; elsewhere JSON only when the client prefers it to HTML.
+/// API paths (and oEmbed, a JSON API) always get JSON; elsewhere JSON only when the client
+/// prefers it to HTML.
 fn wants_json(request: &Request) -> bool {
     let path = request.uri().path();
-    if path == "/api" || path.starts_with("/api/") {
+    if path == "/api" || path.starts_with("/api/") || path == "/oembed" {
         return true;
     }
     prefers_json(request.headers())

@@ -62,7 +62,7 @@ impl RouteClass {
             Self::Upload
         } else if under("/api") {
             Self::Api
-        } else if under("/stream") || under("/media") || under("/images") {
+        } else if under("/stream") || under("/media") || under("/images") || under("/download") {
             Self::Media
         } else if under("/static") {
             Self::Static

@@ -36,6 +36,10 @@ impl Chrome {
     }
 }
 
+/// The embed page's one inline style, the player filling the frame: inline so the page costs
+/// one request in someone else's site; the embed CSP allows it by its SHA-256.
+pub(crate) const EMBED_STYLE: &str = "html,body{margin:0;height:100%;background:#000}body{position:relative;overflow:hidden}video{display:block;width:100%;height:100%;object-fit:contain}a.watch{position:absolute;top:.5rem;right:.5rem;padding:.2rem .5rem;border-radius:.3rem;background:rgba(0,0,0,.6);color:#fff;font:14px system-ui,sans-serif;text-decoration:none}";
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {

@@ -164,7 +164,7 @@ where
         let cors = match RouteClass::of(request.uri().path()) {
             RouteClass::Media => Some(&mut self.media),
             RouteClass::Api | RouteClass::Tus => self.api.as_mut(),
-            RouteClass::Page | RouteClass::Static => None,
+            RouteClass::Page | RouteClass::Embed | RouteClass::Static => None,
         };
         match cors {
             Some(cors) => ResponseFuture::Cors { inner: cors.call(request) },

@@ -97,7 +97,8 @@ impl Class {
             Some(Self::Auth)
         } else if method == Method::POST && matches!(path, "/api/videos" | "/api/images" | "/api/uploads") {
             Some(Self::Upload)
-        } else if ["/stream", "/media", "/images", "/static"].iter().any(|prefix| under(prefix)) {
+        } else if ["/stream", "/download", "/media", "/images", "/static"].iter().any(|prefix| under(prefix))
+        {
             Some(Self::Stream)
         } else {
             Some(Self::Page)

@@ -17,9 +17,13 @@ use crate::peer::{ConnectionInfo, Transport};
 pub(crate) enum RouteClass {
     /// HTML for people: `/`, `/watch/{id}`, `/upload` and the error pages of unknown paths.
     Page,
-    /// File bytes for players and `<img>` on any site: `/stream`, `/media`, `/images`.
+    /// The bare player of `/embed/{id}`, which other sites may frame.
+    Embed,
+    /// File bytes for players and `<img>` on any site: `/stream`, `/media`, `/images`, and
+    /// `/download`.
     Media,
-    /// JSON under `/api` (but tus) and the machine endpoints `/healthz`, `/readyz`, `/metrics`.
+    /// JSON under `/api` (but tus), `/oembed`, and the machine endpoints `/healthz`, `/readyz`,
+    /// `/metrics`.
     Api,
     /// tus resumable uploads under `/api/uploads`.
     Tus,
@@ -32,9 +36,10 @@ impl RouteClass {
     pub(crate) fn of(path: &str) -> Self {
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
         match first {
-            "stream" | "media" | "images" => Self::Media,
+            "stream" | "media" | "images" | "download" => Self::Media,
+            "embed" => Self::Embed,
             "api" if path == "/api/uploads" || path.starts_with("/api/uploads/") => Self::Tus,
-            "api" | "healthz" | "readyz" | "metrics" => Self::Api,
+            "api" | "oembed" | "healthz" | "readyz" | "metrics" => Self::Api,
             "static" => Self::Static,
             _ => Self::Page,
         }
@@ -45,6 +50,12 @@ impl RouteClass {
 /// back to this origin; no other site may frame them (clickjacking).
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; \
     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The embed page's: the page policy, but any site may frame it, and its one inline style (the
+/// player filling the frame; `page::EMBED_STYLE`, hashed) applies. `*` matches every http(s)
+/// origin (CSP3 §7.7.3), so a `data:` or `file:` page cannot frame it: those have no origin to
+/// allow.
+const EMBED_CSP: &str = "default-src 'none'; style-src 'self' 'sha256-rNKGRtgxFcJMjEgTuAkn3exSaS02HZW7vtwE9I5jKjI='; \
+    img-src 'self'; media-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors *";
 /// The watch page leaks no video id to other sites through `Referer`.
 const REFERRER_POLICY: &str = "same-origin";
 /// Features the pages never use, switched off for them and anything they might embed.
@@ -143,12 +154,22 @@ fn apply(headers: &mut HeaderMap, class: RouteClass, hsts: bool) {
     };
     // Every class: a JSON error, a video or a stylesheet is never run as something else.
     add(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    if class == RouteClass::Page {
-        add(header::CONTENT_SECURITY_POLICY, PAGE_CSP);
-        add(header::X_FRAME_OPTIONS, "DENY");
-        add(header::REFERRER_POLICY, REFERRER_POLICY);
-        add(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY);
-        add(COOP, "same-origin");
+    match class {
+        RouteClass::Page => {
+            add(header::CONTENT_SECURITY_POLICY, PAGE_CSP);
+            add(header::X_FRAME_OPTIONS, "DENY");
+            add(header::REFERRER_POLICY, REFERRER_POLICY);
+            add(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY);
+            add(COOP, "same-origin");
+        }
+        // No `X-Frame-Options`: `frame-ancestors` replaces it where supported, and its `DENY`
+        // would win in browsers that know only it. No COOP: it is ignored in a frame.
+        RouteClass::Embed => {
+            add(header::CONTENT_SECURITY_POLICY, EMBED_CSP);
+            add(header::REFERRER_POLICY, REFERRER_POLICY);
+            add(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY);
+        }
+        RouteClass::Media | RouteClass::Api | RouteClass::Tus | RouteClass::Static => {}
     }
     if hsts {
         add(header::STRICT_TRANSPORT_SECURITY, HSTS);
@@ -169,6 +190,10 @@ mod tests {
             ("/stream/abc.mp4", Media),
             ("/media/sample.webm", Media),
             ("/images/abc", Media),
+            ("/download/abc", Media),
+            ("/embed/abc", Embed),
+            ("/embedx", Page),
+            ("/oembed", Api),
             ("/api/videos", Api),
             ("/api/uploadsx", Api),
             ("/metrics", Api),
@@ -178,5 +203,13 @@ mod tests {
         ] {
             assert_eq!(RouteClass::of(path), class, "{path}");
         }
+    }
+
+    #[test]
+    fn the_embed_policy_allows_exactly_the_embed_pages_style() {
+        use base64::Engine;
+        let digest = ring::digest::digest(&ring::digest::SHA256, crate::page::EMBED_STYLE.as_bytes());
+        let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+        assert!(super::EMBED_CSP.contains(&format!(" 'sha256-{hash}';")), "{hash}");
     }
 }

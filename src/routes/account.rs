@@ -2,14 +2,12 @@
 //! links' pages (verify an email, forgot and reset a password), and the JSON API
 //! (`POST /api/users`, `POST`/`DELETE /api/session`, `GET /api/me`, `POST /api/account/*`).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -18,12 +16,11 @@ use tower_sessions_core::Session;
 
 use crate::accounts::password::MIN_CHARS;
 use crate::accounts::{self, AccountError, Accounts, CurrentUser, LinkError, MaybeUser, User};
-use crate::config::Config;
 use crate::error::AppError;
 use crate::middleware::csrf;
 use crate::page::{Chrome, flash};
-use crate::peer::{ConnectionInfo, Transport};
 use crate::routes::chrome::with_csrf;
+use crate::routes::origin::LinkBase;
 use crate::routes::pages::render;
 use crate::state::AppState;
 
@@ -45,51 +42,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/account/verification", post(resend_api))
         .route("/api/account/forgot", post(forgot_api))
         .route("/api/account/reset", post(reset_api))
-}
-
-/// The origin mailed links start with: `public_url` when set, else the origin this request
-/// was addressed to, so the link of `cargo run` on localhost works as printed.
-///
-/// Without `public_url` the request's `Host` is taken only when it names this machine
-/// (`localhost`, a loopback address): anyone may send any `Host`, and a reset link pointing
-/// at an attacker's site would hand them the token. Other hosts get the plain listener's
-/// address, with a warning to set `public_url`.
-struct LinkBase(String);
-
-impl FromRequestParts<AppState> for LinkBase {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(Self(link_base(parts, &state.config)))
-    }
-}
-
-fn link_base(parts: &Parts, config: &Config) -> String {
-    if let Some(url) = config.public_url.as_deref() {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let secure = parts.extensions.get::<ConnectionInfo>().is_some_and(|c| c.transport != Transport::Plain);
-    let host = match parts.uri.authority() {
-        Some(authority) => Some(authority.as_str()),
-        None => parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    };
-    match host {
-        Some(host) if is_loopback(host) => format!("{}://{host}", if secure { "https" } else { "http" }),
-        _ => {
-            tracing::warn!(host = ?host, "mailed links go to the plain listener: set public_url to the site's address");
-            format!("http://{}", config.http_addr.browser_origin())
-        }
-    }
-}
-
-/// Whether the `host[:port]` of a request names this machine.
-fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A sign-up, from the form or as JSON.
@@ -537,23 +489,5 @@ mod tests {
         );
         assert_eq!(sentence("done."), "Done.");
         assert_eq!(sentence(""), "");
-    }
-
-    #[test]
-    fn only_hosts_naming_this_machine_count_as_loopback() {
-        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1:8443", "127.5.6.7", "[::1]:8443", "[::1]"] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in [
-            "evil.example",
-            "evil.example:8080",
-            "localhost.evil.example",
-            "192.0.2.7:80",
-            "[2001:db8::1]:443",
-            "user@localhost",
-            "",
-        ] {
-            assert!(!is_loopback(host), "{host}");
-        }
     }
 }

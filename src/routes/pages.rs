@@ -15,7 +15,9 @@ use crate::db::videos::{Video, Visibility};
 use crate::error::AppError;
 use crate::page::Chrome;
 use crate::peer::ConnectionInfo;
+use crate::routes::embed::Share;
 use crate::routes::manage;
+use crate::routes::origin::LinkBase;
 use crate::routes::videos::{stream_url, visible};
 use crate::state::AppState;
 use crate::views::viewer;
@@ -131,6 +133,9 @@ struct WatchPage {
     codecs: String,
     size: String,
     views: i64,
+    /// Open Graph, Twitter card and oEmbed discovery; `None` for a private video, which no
+    /// one else can open anyway.
+    share: Option<Share>,
 }
 
 /// The watch page; it sets the viewer cookie when absent, so the player's first range request
@@ -143,8 +148,10 @@ async fn watch(
     chrome: Chrome,
     connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
+    LinkBase(origin): LinkBase,
 ) -> Result<Response, AppError> {
     let video = visible(&state, &id, user.as_ref(), &format!("/watch/{id}")).await?;
+    let share = (video.visibility != Visibility::Private).then(|| Share::new(&origin, &video));
     let codecs = [video.video_codec.as_deref(), video.audio_codec.as_deref()]
         .into_iter()
         .flatten()
@@ -167,6 +174,7 @@ async fn watch(
         codecs: if codecs.is_empty() { "unknown".to_owned() } else { codecs },
         size: size(video.file.size),
         views: video.view_count,
+        share,
     })?;
     let mut response = page.into_response();
     let secure = viewer::secure(connection.map(|Extension(c)| c));

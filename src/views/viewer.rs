@@ -101,6 +101,20 @@ pub(crate) fn cookie_if_absent(secret: &hmac::Key, headers: &HeaderMap, secure: 
     signed_cookie(secret, headers).is_none().then(|| set_cookie(&new_cookie_value(secret), secure))
 }
 
+/// [`cookie_if_absent`] for the embed page, framed by other sites: over TLS the cookie is
+/// `SameSite=None; Secure; Partitioned`, because a browser neither stores nor sends a `Lax`
+/// cookie in a cross-site frame. Partitioned (CHIPS) keeps it to the one embedding site, so it
+/// follows no viewer across sites, and browsers that block third-party cookies still keep it.
+/// Over plain HTTP `SameSite=None` is refused without `Secure`: the `Lax` cookie is set, and in
+/// a cross-site frame the player's requests are keyed by network and browser instead.
+pub(crate) fn embedded_cookie_if_absent(
+    secret: &hmac::Key,
+    headers: &HeaderMap,
+    secure: bool,
+) -> Option<HeaderValue> {
+    signed_cookie(secret, headers).is_none().then(|| build_cookie(&new_cookie_value(secret), secure, secure))
+}
+
 /// The key of a cookie value.
 pub(crate) fn cookie_key(secret: &hmac::Key, value: &str) -> ViewerKey {
     ViewerKey::derive(secret, "cookie", value.as_bytes())
@@ -113,13 +127,21 @@ pub(crate) fn secure(connection: Option<ConnectionInfo>) -> bool {
 
 /// The `Set-Cookie` value for a new viewer cookie.
 pub(crate) fn set_cookie(value: &str, secure: bool) -> HeaderValue {
+    build_cookie(value, secure, false)
+}
+
+/// A viewer cookie's `Set-Cookie`; `framed` (only with `secure`) for one sent in other sites'
+/// frames.
+fn build_cookie(value: &str, secure: bool, framed: bool) -> HeaderValue {
+    let same_site = if framed { cookie::SameSite::None } else { cookie::SameSite::Lax };
     let mut cookie = cookie::Cookie::build((COOKIE, value))
         .path("/")
         .http_only(true)
-        .same_site(cookie::SameSite::Lax)
+        .same_site(same_site)
         .max_age(cookie::time::Duration::seconds(COOKIE_MAX_AGE.as_secs() as i64))
         .build();
     cookie.set_secure(secure);
+    cookie.set_partitioned(framed);
     HeaderValue::from_str(&cookie.to_string()).expect("cookie attributes are valid header text")
 }
 

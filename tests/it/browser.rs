@@ -56,7 +56,7 @@ pub(crate) fn on_localhost(config: &mut kino::Config) {
 }
 
 /// The app on `localhost`.
-async fn spawn_on_localhost() -> TestApp {
+pub(crate) async fn spawn_on_localhost() -> TestApp {
     spawn_app_with(on_localhost).await
 }
 
@@ -228,7 +228,7 @@ pub(crate) const PLAY_AND_SEEK: &str = r#"(async () => {
   return { ready, start, played, target, landed: v.currentTime, duration: v.duration, error: v.error && v.error.message };
 })()"#;
 
-async fn metric(app: &TestApp, name: &str) -> u64 {
+pub(crate) async fn metric(app: &TestApp, name: &str) -> u64 {
     let text = app.plain().get(app.plain_url("/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }

@@ -9,6 +9,7 @@ mod browser_accounts;
 mod catalog;
 mod cli;
 mod common;
+mod embed;
 mod errors;
 mod headers;
 mod image_ownership;
