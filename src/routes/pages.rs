@@ -131,6 +131,15 @@ struct WatchPage {
     codecs: String,
     size: String,
     views: i64,
+    /// The `<track>` elements: its captions.
+    tracks: Vec<Track>,
+}
+
+/// A caption track of the watch page's player.
+struct Track {
+    src: String,
+    srclang: String,
+    label: String,
 }
 
 /// The watch page; it sets the viewer cookie when absent, so the player's first range request
@@ -150,6 +159,15 @@ async fn watch(
         .flatten()
         .collect::<Vec<_>>()
         .join(" + ");
+    let tracks = state.db.captions().by_video(&video.file.id).await?;
+    let tracks = tracks
+        .iter()
+        .map(|c| Track {
+            src: crate::routes::captions::url(c),
+            srclang: c.lang.clone(),
+            label: c.label.clone(),
+        })
+        .collect();
     let page = render(&WatchPage {
         chrome,
         id: video.file.id.clone(),
@@ -167,6 +185,7 @@ async fn watch(
         codecs: if codecs.is_empty() { "unknown".to_owned() } else { codecs },
         size: size(video.file.size),
         views: video.view_count,
+        tracks,
     })?;
     let mut response = page.into_response();
     let secure = viewer::secure(connection.map(|Extension(c)| c));

@@ -5,6 +5,7 @@ mod accounts;
 mod architecture;
 mod auth;
 mod browser;
+mod captions;
 mod catalog;
 mod cli;
 mod common;
