@@ -154,4 +154,45 @@ mod tests {
         assert_eq!(parse_label("  Director's commentary ").as_deref(), Ok("Director's commentary"));
         assert!(parse_label(" ").is_err() && parse_label("a\nb").is_err());
     }
+
+    /// A root with the H.264 sample as `a.mp4` and `captions` beside it, scanned.
+    async fn scanned(dir: &Path, captions: &[(&str, &str)]) -> Db {
+        let media = dir.join("media");
+        std::fs::create_dir_all(&media).unwrap();
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample-h264.mp4"), media.join("a.mp4"))
+            .unwrap();
+        for (name, text) in captions {
+            std::fs::write(media.join(name), text).unwrap();
+        }
+        let db = Db::open(&dir.join("data")).await.unwrap();
+        rescan(&db, &media).await;
+        db
+    }
+
+    async fn rescan(db: &Db, media: &Path) {
+        let root = crate::library::Root { label: "media".into(), path: media.canonicalize().unwrap() };
+        crate::library::scan::scan(db, &crate::library::hash::HashMeter::default(), &[root]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn scans_attach_once_follow_changes_and_drop_captions_whose_file_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let vtt = "WEBVTT\n\n00:01.000 --> 00:02.000\nhi\n";
+        let db = scanned(dir.path(), &[("a.en.vtt", vtt), ("a.srt", "nonsense\n"), ("b.fr.vtt", vtt)]).await;
+        let video = crate::library::scan::file_id("media", "a.mp4");
+        let first = db.captions().by_video(&video).await.unwrap();
+        let summary: Vec<_> = first.iter().map(|c| (c.lang.as_str(), c.label.as_str(), c.warnings)).collect();
+        // `b.fr.vtt` has no video beside it; `a.srt` has no language and no cue.
+        assert_eq!(summary, [("en", "English", 0), ("und", "Subtitles", 1)]);
+        let media = dir.path().join("media");
+        rescan(&db, &media).await;
+        assert_eq!(db.captions().by_video(&video).await.unwrap(), first, "a second scan changes nothing");
+        // A fixed file is read again (same caption, no warning now); a removed one goes.
+        std::fs::write(media.join("a.srt"), "1\n00:00:01,000 --> 00:00:02,000\nfixed\n").unwrap();
+        std::fs::remove_file(media.join("a.en.vtt")).unwrap();
+        rescan(&db, &media).await;
+        let after = db.captions().by_video(&video).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!((after[0].id.as_str(), after[0].warnings), (first[1].id.as_str(), 0));
+    }
 }
