@@ -39,18 +39,24 @@ impl Format {
 /// One cue: its optional id, its times in milliseconds, WebVTT cue settings and its text lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Cue {
+    /// The cue's identifier line (SubRip's cue number), if it has one.
     pub(crate) id: Option<String>,
+    /// When it shows, in milliseconds from the start.
     pub(crate) start_ms: u64,
+    /// When it goes, in milliseconds from the start.
     pub(crate) end_ms: u64,
     /// WebVTT settings after the end time (`line:0 align:start`); SubRip has none.
     pub(crate) settings: String,
+    /// The text, one entry per line (markup such as `<i>` kept: WebVTT has the same tags).
     pub(crate) lines: Vec<String>,
 }
 
 /// A block that is not a cue, by the line (1-based) it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
+    /// The 1-based line of the decoded text where the bad block (or its timing line) is.
     pub(crate) line: usize,
+    /// What is wrong there.
     pub(crate) message: String,
 }
 
@@ -63,7 +69,9 @@ impl std::fmt::Display for Problem {
 /// What a file holds: the cues that parse and the blocks that do not (served without them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Parsed {
+    /// The cues, in file order.
     pub(crate) cues: Vec<Cue>,
+    /// The blocks left out, in file order.
     pub(crate) problems: Vec<Problem>,
 }
 

@@ -128,11 +128,15 @@ async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(CaptionJson::from(&row))).into_response())
 }
 
-/// One field's bytes, at most `limit`; over it, a 413 naming the field.
+/// One field's bytes, at most `limit`; over it, 413 for the file (the upload is too large) and
+/// 422 for a text field (its value is invalid), naming the field.
 async fn field(form: &mut MultipartReader<UploadBody>, limit: usize, name: &str) -> Result<Bytes, AppError> {
     form.bytes(limit).await.map_err(|error| match error {
+        MultipartError::PartTooLarge { .. } if name == "file" => {
+            AppError::PayloadTooLarge(format!("file: caption files are limited to {limit} bytes"))
+        }
         MultipartError::PartTooLarge { .. } => {
-            AppError::PayloadTooLarge(format!("{name}: at most {limit} bytes"))
+            AppError::Unprocessable(format!("{name}: at most {limit} bytes"))
         }
         other => other.into(),
     })

@@ -144,11 +144,14 @@ async fn the_owner_uploads_and_deletes_captions_and_everyone_else_is_refused() {
     let (status, message) =
         refusal(&post_caption(&app, &video, Some(&alice), &[("file", UPLOADED_SRT)]).await);
     assert_eq!((status, message.as_str()), (422, "lang: required"));
+    let long_label = vec![b'x'; 401];
+    let fields: &[(&str, &[u8])] = &[("file", UPLOADED_SRT), ("lang", b"de"), ("label", &long_label)];
+    let (status, message) = refusal(&post_caption(&app, &video, Some(&alice), fields).await);
+    assert_eq!((status, message.as_str()), (422, "label: at most 400 bytes"));
     let huge = vec![b'x'; 2 * 1024 * 1024 + 1];
-    assert_eq!(
-        post_caption(&app, &video, Some(&alice), &[("file", &huge), ("lang", b"de")]).await.status,
-        413
-    );
+    let (status, message) =
+        refusal(&post_caption(&app, &video, Some(&alice), &[("file", &huge), ("lang", b"de")]).await);
+    assert_eq!((status, message.as_str()), (413, "file: caption files are limited to 2097152 bytes"));
     assert!(captions_of(&app, &video, None).await.is_empty(), "nothing refused was stored");
 
     let created = post_caption(&app, &video, Some(&alice), good).await;
