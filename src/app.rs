@@ -184,6 +184,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(routes::view_stats::router())
         .merge(routes::upload::router())
         .merge(routes::images::router())
+        .merge(routes::captions::router())
         .merge(routes::tus::router())
         .merge(routes::account::router())
         .merge(routes::assets::router())
@@ -253,6 +254,7 @@ mod repository_tests {
 
     use super::*;
     use crate::db::account_tokens::{AccountToken, AccountTokens, Purpose};
+    use crate::db::captions::{CaptionRow, Captions};
     use crate::db::files::{FileRow, Files};
     use crate::db::images::{ImageRow, Images};
     use crate::db::outbox::{NewMail, Outbox, QueuedMail};
@@ -482,6 +484,30 @@ mod repository_tests {
             down()
         }
         fn spend_in<'a>(&'a self, _: &'a mut Tx, _: &'a str, _: Purpose, _: i64) -> Fut<'a, Option<String>> {
+            down()
+        }
+    }
+
+    impl Captions for Down {
+        fn by_video<'a>(&'a self, _: &'a str) -> Fut<'a, Vec<CaptionRow>> {
+            down()
+        }
+        fn find<'a>(&'a self, _: &'a str) -> Fut<'a, Option<CaptionRow>> {
+            down()
+        }
+        fn content<'a>(&'a self, _: &'a str) -> Fut<'a, Option<Vec<u8>>> {
+            down()
+        }
+        fn attached_in_root<'a>(&'a self, _: &'a str) -> Fut<'a, Vec<String>> {
+            down()
+        }
+        fn attach_file<'a>(&'a self, _: &'a CaptionRow) -> Fut<'a, ()> {
+            down()
+        }
+        fn insert_upload<'a>(&'a self, _: &'a CaptionRow, _: &'a [u8]) -> Fut<'a, ()> {
+            down()
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> Fut<'a, bool> {
             down()
         }
     }

@@ -21,6 +21,8 @@
 //! - `routes`: one module per area (health, pages, stream, videos, …).
 //! - `range`: the range engine: RFC 9110 ranges, preconditions, multipart, file bodies.
 //! - `library`: media roots, the scanner, safe path resolution.
+//! - `captions`: caption files beside videos or uploaded: SubRip and WebVTT parsing, languages,
+//!   conversion to WebVTT.
 //! - `media`: what a file is from its bytes: sniffed type, MP4 and WebM container facts.
 //! - `db`: the data layer: a repository trait per table behind the `Db` handle (SQLite today).
 //! - `accounts`: users, roles, argon2id passwords, the session store, who is signed in.
@@ -52,6 +54,7 @@ mod assets;
 mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
+mod captions;
 pub mod cert;
 mod chart;
 pub mod cli;

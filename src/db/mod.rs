@@ -8,6 +8,7 @@
 //! written the same in both, and the differences stay inside the backend's module.
 
 pub(crate) mod account_tokens;
+pub(crate) mod captions;
 pub(crate) mod files;
 pub(crate) mod images;
 pub(crate) mod outbox;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use self::account_tokens::AccountTokens;
+use self::captions::Captions;
 use self::files::Files;
 use self::images::Images;
 use self::outbox::Outbox;
@@ -59,6 +61,7 @@ pub(crate) trait Backend:
     + Users
     + Sessions
     + AccountTokens
+    + Captions
     + Send
     + Sync
 {
@@ -142,6 +145,11 @@ impl Db {
 
     /// The `account_tokens` table.
     pub(crate) fn account_tokens(&self) -> &dyn AccountTokens {
+        &*self.0
+    }
+
+    /// The `captions` table.
+    pub(crate) fn captions(&self) -> &dyn Captions {
         &*self.0
     }
 

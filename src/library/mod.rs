@@ -150,6 +150,26 @@ impl Library {
         self.open_in(root, &video.file.path).await
     }
 
+    /// The bytes of a small catalogued file, `relative` inside the root labelled `root` (a
+    /// caption file), resolved as safely as a stream; `None` when it is gone or over `max` bytes.
+    pub(crate) async fn read_small(
+        &self,
+        root: &str,
+        relative: &str,
+        max: usize,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(root) = self.roots.iter().find(|r| r.label == root) else { return Ok(None) };
+        let (root_path, candidate) = (root.path.clone(), root.path.join(relative));
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Option<Vec<u8>>> {
+            use std::io::Read;
+            let Some(opened) = open_inside(&root_path, &candidate)? else { return Ok(None) };
+            let mut bytes = Vec::new();
+            opened.file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+            Ok((bytes.len() <= max).then_some(bytes))
+        })
+        .await?
+    }
+
     /// Opens `/media/{raw}`: the first root holding that relative path. Anything that could leave
     /// a root — `..`, absolute paths, backslashes, NUL, symlinks pointing outside — is not found.
     pub(crate) async fn open_media(&self, raw: &str) -> anyhow::Result<Option<OpenFile>> {

@@ -41,6 +41,7 @@ pub(crate) async fn scan(db: &Db, hashes: &HashMeter, roots: &[Root]) -> anyhow:
             db.files().in_root(&root.label).await?.into_iter().map(|row| (row.path.clone(), row)).collect();
         let walk_root = root.clone();
         let on_disk = tokio::task::spawn_blocking(move || list_files(&walk_root.path)).await??;
+        let mut updated = HashSet::new();
         for (relative, meta) in &on_disk {
             report.files += 1;
             let (size, mtime_ns) = meta;
@@ -50,6 +51,7 @@ pub(crate) async fn scan(db: &Db, hashes: &HashMeter, roots: &[Root]) -> anyhow:
             }
             let (row, probe) = catalog_file(db, hashes, root, relative, None).await?;
             report.updated += 1;
+            updated.insert(row.id.clone());
             if probe.as_ref().is_some_and(|p| p.is_err()) {
                 report.unreadable += 1;
             }
@@ -60,6 +62,8 @@ pub(crate) async fn scan(db: &Db, hashes: &HashMeter, roots: &[Root]) -> anyhow:
             db.files().delete(&gone.id).await?;
             report.removed += 1;
         }
+        // After the files: a caption is attached to a video row, which must exist by now.
+        crate::captions::attach_found(db, &root.label, &root.path, &updated).await?;
     }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod captions;
 pub(crate) mod chrome;
 pub(crate) mod embed;
 pub(crate) mod health;

@@ -136,6 +136,15 @@ struct WatchPage {
     /// Open Graph, Twitter card and oEmbed discovery; `None` for a private video, which no
     /// one else can open anyway.
     share: Option<Share>,
+    /// The `<track>` elements: its captions.
+    tracks: Vec<Track>,
+}
+
+/// A caption track of the watch page's player.
+struct Track {
+    src: String,
+    srclang: String,
+    label: String,
 }
 
 /// The watch page; it sets the viewer cookie when absent, so the player's first range request
@@ -157,6 +166,15 @@ async fn watch(
         .flatten()
         .collect::<Vec<_>>()
         .join(" + ");
+    let tracks = state.db.captions().by_video(&video.file.id).await?;
+    let tracks = tracks
+        .iter()
+        .map(|c| Track {
+            src: crate::routes::captions::url(c),
+            srclang: c.lang.clone(),
+            label: c.label.clone(),
+        })
+        .collect();
     let page = render(&WatchPage {
         chrome,
         id: video.file.id.clone(),
@@ -175,6 +193,7 @@ async fn watch(
         size: size(video.file.size),
         views: video.view_count,
         share,
+        tracks,
     })?;
     let mut response = page.into_response();
     let secure = viewer::secure(connection.map(|Extension(c)| c));

@@ -399,3 +399,41 @@ async fn chromium_signs_up_sees_the_flash_once_and_signs_out_through_the_forms()
     browser.open(&format!("{url}account")).await;
     assert_eq!(browser.eval("location.pathname").await, "/signin", "signed out for good");
 }
+
+/// Both tracks' cues once loaded: a track loads only when it is not `disabled`, so each is made
+/// `hidden` (loaded, not drawn) first.
+const TRACK_CUES: &str = "(() => { const tracks = [...document.querySelector('video').textTracks]; \
+    tracks.forEach(t => t.mode = 'hidden'); \
+    return tracks.map(t => ({ lang: t.language, label: t.label, cues: t.cues ? t.cues.length : -1, \
+    first: t.cues && t.cues.length ? t.cues[0].text : null })); })()";
+
+/// The watch page of the H.264 sample gives the player both sample caption files as text
+/// tracks, and Chromium parses their cues: the WebVTT as written and the SubRip as converted.
+#[tokio::test]
+async fn chromium_loads_the_sample_captions_as_text_tracks_with_cues() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_on_localhost().await;
+    let (flags, url) = printed_chrome_command(&app);
+    let videos: Value =
+        app.plain().get(app.plain_url("/api/videos")).send().await.unwrap().json().await.unwrap();
+    let sample = videos["videos"].as_array().unwrap().iter().find(|v| v["title"] == "sample h264").unwrap();
+    let mut browser = Browser::launch(binary, &flags, false).await;
+    browser.open(&format!("{url}watch/{}", sample["id"].as_str().unwrap())).await;
+    assert_eq!(browser.eval("document.querySelector('video').textTracks.length").await, 2);
+    browser.eval(TRACK_CUES).await;
+    browser
+        .wait_for("[...document.querySelector('video').textTracks].every(t => t.cues && t.cues.length > 0)")
+        .await;
+    let tracks = browser.eval(TRACK_CUES).await;
+    assert_eq!(
+        tracks,
+        json!([
+            { "lang": "en", "label": "English", "cues": 3, "first": "A test pattern, counting up." },
+            { "lang": "fr", "label": "French", "cues": 3, "first": "Une mire de test qui compte." },
+        ])
+    );
+    // For the README (`KINO_SCREENSHOTS=docs`): the English cue drawn over the picture.
+    browser.eval("(() => { const v = document.querySelector('video'); v.textTracks[0].mode = 'showing'; v.currentTime = 2; })()").await;
+    browser.wait_for("document.querySelector('video').textTracks[0].activeCues.length > 0").await;
+    browser.screenshot("watch-captions.png").await;
+}

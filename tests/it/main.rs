@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod browser;
 mod browser_accounts;
+mod captions;
 mod catalog;
 mod cli;
 mod common;

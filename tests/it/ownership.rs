@@ -24,7 +24,7 @@ fn clip(seed: u8) -> Vec<u8> {
     bytes
 }
 
-fn json_of(response: &Snapshot) -> Value {
+pub(crate) fn json_of(response: &Snapshot) -> Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|_| panic!("not JSON: {response:?}"))
 }
 
@@ -33,15 +33,15 @@ fn text(response: &Snapshot) -> &str {
 }
 
 /// A person with an account: their id, a bearer header, and a signed-in session cookie.
-struct Person {
-    id: String,
-    bearer: String,
-    cookie: String,
+pub(crate) struct Person {
+    pub(crate) id: String,
+    pub(crate) bearer: String,
+    pub(crate) cookie: String,
 }
 
 /// Signs `name@example.org` up (the first account is admin, later ones viewers) and, for
 /// `uploader`, gives them the role on the real `kino user role`.
-async fn person(app: &TestApp, name: &str, uploader: bool) -> Person {
+pub(crate) async fn person(app: &TestApp, name: &str, uploader: bool) -> Person {
     let email = format!("{name}@example.org");
     let body = json!({"email": email, "password": PASSWORD, "display_name": name});
     let headers = [("content-type", "application/json")];
@@ -77,7 +77,7 @@ async fn person(app: &TestApp, name: &str, uploader: bool) -> Person {
 }
 
 /// A multipart upload of `clip(seed)` as `who`; the video's JSON.
-async fn upload(app: &TestApp, who: Option<&Person>, seed: u8) -> Value {
+pub(crate) async fn upload(app: &TestApp, who: Option<&Person>, seed: u8) -> Value {
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(clip(seed)).file_name("clip.mp4"));
     let mut request = app.h2().post(app.tls_url("/api/videos")).multipart(form);
@@ -116,7 +116,7 @@ async fn patch(app: &TestApp, protocol: Protocol, id: &str, who: Option<&Person>
     call(app, protocol, Method::PATCH, &format!("/api/videos/{id}"), who, Some(body)).await
 }
 
-async fn set_visibility(app: &TestApp, id: &str, who: &Person, visibility: &str) {
+pub(crate) async fn set_visibility(app: &TestApp, id: &str, who: &Person, visibility: &str) {
     let answer = patch(app, Protocol::Http2, id, Some(who), json!({"visibility": visibility})).await;
     assert_eq!(answer.status, 200, "{answer:?}");
 }

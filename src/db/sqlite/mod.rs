@@ -2,6 +2,7 @@
 //! queries, checked at compile time against the migrated schema (offline data in `.sqlx/`).
 
 mod account_tokens;
+mod captions;
 mod files;
 mod images;
 mod outbox;
@@ -143,6 +144,17 @@ mod tests {
         .await;
         // Either way in is an index: the hash's files, or the owner's videos.
         assert!(!dedup.contains("SCAN"), "{dedup}");
+        // The watch page's tracks: one video's captions in order, without a sort.
+        let tracks = plan(
+            &db,
+            "SELECT c.id FROM captions c LEFT JOIN files f ON f.id = c.file_id
+             WHERE c.video_id = 'v' ORDER BY c.lang, c.created_at, c.id",
+        )
+        .await;
+        assert!(
+            tracks.contains("captions_by_video (video_id=?)") && !tracks.contains("TEMP B-TREE"),
+            "{tracks}"
+        );
     }
 
     #[tokio::test]
