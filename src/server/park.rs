@@ -108,13 +108,25 @@ pub(crate) struct Parkable<S> {
     tail: [u8; 4],
     /// How many requests had started when bytes were last read.
     requests_at_last_read: u64,
+    /// Whether the socket last refused bytes (a write or flush was pending) and no flush has
+    /// completed since: hyper then still holds response bytes in its write buffer, which
+    /// `into_parts` would drop. A response whose body is done is not yet a sent response.
+    write_blocked: bool,
 }
 
 impl<S: Socket> Parkable<S> {
     /// Wraps `socket`, which `park` parks.
     pub(crate) fn new(socket: S, activity: Arc<Activity>, park: Arc<Park>) -> Self {
         let requests_at_last_read = activity.requests_started();
-        Self { socket, unread: Bytes::new(), activity, park, tail: [0; 4], requests_at_last_read }
+        Self {
+            socket,
+            unread: Bytes::new(),
+            activity,
+            park,
+            tail: [0; 4],
+            requests_at_last_read,
+            write_blocked: false,
+        }
     }
 
     /// Gives back bytes hyper read but did not use, to be read again first. Copied: hyper's
@@ -129,10 +141,12 @@ impl<S: Socket> Parkable<S> {
         &self.socket
     }
 
-    /// Whether hyper can be holding no part of a request: every byte read so far ended a request
-    /// head that has since become a request, and no request is in flight.
+    /// Whether hyper can be holding no part of a request and no unsent response: every byte read
+    /// so far ended a request head that has since become a request, no request is in flight,
+    /// and the socket took everything hyper wrote.
     fn nothing_pending(&self) -> bool {
-        self.unread.is_empty()
+        !self.write_blocked
+            && self.unread.is_empty()
             && &self.tail == b"\r\n\r\n"
             && self.activity.requests_started() > self.requests_at_last_read
             && !self.activity.is_busy()
@@ -182,7 +196,9 @@ impl<S: Socket> AsyncRead for Parkable<S> {
 
 impl<S: Socket> AsyncWrite for Parkable<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.socket).poll_write(cx, buf);
+        self.write_blocked |= poll.is_pending();
+        poll
     }
 
     fn poll_write_vectored(
@@ -190,7 +206,9 @@ impl<S: Socket> AsyncWrite for Parkable<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
+        self.write_blocked |= poll.is_pending();
+        poll
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -198,7 +216,10 @@ impl<S: Socket> AsyncWrite for Parkable<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_flush(cx)
+        let poll = Pin::new(&mut self.socket).poll_flush(cx);
+        // hyper flushes once its buffer is written out: only then is nothing of it left unsent.
+        self.write_blocked = !matches!(poll, Poll::Ready(Ok(())));
+        poll
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
