@@ -321,9 +321,6 @@ mod repository_tests {
         fn time_index<'a>(&'a self, _: &'a str) -> Fut<'a, TimeIndex> {
             down()
         }
-        fn owner<'a>(&'a self, _: &'a str) -> Fut<'a, Option<Option<String>>> {
-            down()
-        }
     }
 
     impl Views for Down {

@@ -43,6 +43,7 @@
 //! - `crypto`: secrets at rest (AES-256-GCM under a key derived from the server secret).
 //! - `mail`: the outbox sender and its transports (SMTP, `.eml` files).
 //! - `fs`: atomic and private file writes.
+//! - `cookies`: the request's cookies, by name.
 //! - `id`: random identifiers (upload names, ids, cookies, boundaries, secrets).
 //! - `bench` (feature `bench`): the internals the micro-benchmarks drive directly.
 //! - `fuzz` (feature `fuzzing`): entry points of the fuzz targets in `fuzz/`.
@@ -60,6 +61,7 @@ mod chart;
 pub mod cli;
 mod client_ip;
 pub mod config;
+mod cookies;
 mod crypto;
 mod db;
 mod doctor;

@@ -173,10 +173,6 @@ pub(crate) trait Videos {
 
     /// The byte→time index of a video (empty when the container had none).
     fn time_index<'a>(&'a self, id: &'a str) -> Fut<'a, TimeIndex>;
-
-    /// Who owns video `id`: `None` when there is no such video, `Some(None)` for media found in
-    /// the media roots (owned by no one).
-    fn owner<'a>(&'a self, id: &'a str) -> Fut<'a, Option<Option<String>>>;
 }
 
 /// A [`VideoRecord`] as column values, the same for every backend.

@@ -84,14 +84,7 @@ pub(crate) async fn manage(State(state): State<AppState>, mut request: Request, 
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+    crate::cookies::values(headers, name).next()
 }
 
 fn cookie(name: &str, value: &str, secure: bool, max_age: cookie::time::Duration) -> HeaderValue {

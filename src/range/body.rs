@@ -80,7 +80,8 @@ impl FileBody {
     }
 
     /// The same body reading every chunk on the blocking pool, as it does for a cold file; for
-    /// tests and `benches/reads.rs`, which compare the two paths.
+    /// tests and `benches/reads.rs`, which compare the two paths (the server never asks).
+    #[cfg(any(test, feature = "bench"))]
     #[doc(hidden)]
     pub fn on_blocking_pool(mut self) -> Self {
         self.inline = false;

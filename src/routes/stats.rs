@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::accounts::MaybeUser;
 use crate::chart::{LineChart, Series, Unit};
+use crate::db::videos::Video;
 use crate::error::AppError;
 use crate::metrics::{CLASSES, PROTOCOLS};
 use crate::page::Chrome;
@@ -67,22 +68,18 @@ struct VideoPage {
 }
 
 /// Whose statistics a page shows.
-pub(crate) enum Subject {
+pub(crate) enum Subject<'a> {
     /// The whole server's: admins only.
     Server,
-    /// One video's: its owner and admins; `path` is what a 404 names.
-    Video {
-        /// The video's id.
-        id: String,
-        /// The path asked for.
-        path: String,
-    },
+    /// One video's (already found, and visible to the caller): its owner and admins.
+    Video(&'a Video),
 }
 
 /// Whether `user` may see the statistics of `subject`: `Ok(None)` yes, `Ok(Some(redirect))`
 /// to the sign-in page for an anonymous browser, an error otherwise (401 for an anonymous
-/// client that wants JSON, 404 for an unknown video, 403 for someone else's).
-pub(crate) async fn gate(
+/// client that wants JSON, 403 for someone else's; the caller has answered 404 for a video it may
+/// not see).
+pub(crate) fn gate(
     state: &AppState,
     MaybeUser(user): &MaybeUser,
     wants_json: bool,
@@ -100,9 +97,8 @@ pub(crate) async fn gate(
     // `may_manage(None)`: what no one owns is the admins' alone, the server included.
     let (allowed, refusal) = match subject {
         Subject::Server => (user.may_manage(None), "the server's statistics are for admins"),
-        Subject::Video { id, path } => {
-            let owner = state.db.videos().owner(&id).await?.ok_or(AppError::NotFound(path))?;
-            (user.may_manage(owner.as_deref()), "a video's statistics are for its owner and the admins")
+        Subject::Video(video) => {
+            (user.may_manage(video.owner_id()), "a video's statistics are for its owner and the admins")
         }
     };
     if allowed { Ok(None) } else { Err(AppError::Forbidden(refusal.into())) }
@@ -121,7 +117,7 @@ async fn server(
     query: Result<Query<WindowQuery>, QueryRejection>,
     chrome: Chrome,
 ) -> Result<Response, AppError> {
-    if let Some(sign_in) = gate(&state, &user, crate::error::prefers_json(&headers), Subject::Server).await? {
+    if let Some(sign_in) = gate(&state, &user, crate::error::prefers_json(&headers), Subject::Server)? {
         return Ok(sign_in.into_response());
     }
     let window = window(query)?;
@@ -195,13 +191,7 @@ async fn video(
 ) -> Result<Response, AppError> {
     // A private video is a 404 to whoever may not see it, before the gate could say 403.
     let video = visible(&state, &id, user.0.as_ref(), &format!("/videos/{id}/stats")).await?;
-    if let Some(sign_in) = gate(
-        &state,
-        &user,
-        crate::error::prefers_json(&headers),
-        Subject::Video { id: id.clone(), path: format!("/videos/{id}/stats") },
-    )
-    .await?
+    if let Some(sign_in) = gate(&state, &user, crate::error::prefers_json(&headers), Subject::Video(&video))?
     {
         return Ok(sign_in.into_response());
     }

@@ -61,8 +61,7 @@ async fn views(
     // A private video is a 404 to whoever may not see it, before the gate could say 403.
     let video = visible(&state, &id, user.0.as_ref(), &format!("/api/videos/{id}/views")).await?;
     // Under /api the answer is JSON whatever `Accept` says, so there is no redirect to follow.
-    gate(&state, &user, true, Subject::Video { id: id.clone(), path: format!("/api/videos/{id}/views") })
-        .await?;
+    gate(&state, &user, true, Subject::Video(&video))?;
     let db = &state.db;
     let rules = &state.config.views;
     let unique_viewers = db.views().unique_viewers(&id).await?;

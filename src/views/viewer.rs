@@ -148,15 +148,7 @@ fn build_cookie(value: &str, secure: bool, framed: bool) -> HeaderValue {
 /// The first `kino_vid` cookie whose tag this server made (anything else is ignored, not
 /// trusted: a forged or foreign value is the same as none).
 fn signed_cookie(secret: &hmac::Key, headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == COOKIE)
-        .map(|c| c.value().to_owned())
-        .find(|v| verify(secret, v))
+    crate::cookies::values(headers, COOKIE).find(|v| verify(secret, v))
 }
 
 /// Whether `value` is `id.tag` with the tag HMAC(secret, id); the comparison is constant-time.

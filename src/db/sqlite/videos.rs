@@ -168,11 +168,4 @@ impl Videos for Sqlite {
             Ok(parse_time_index(json.as_deref()))
         })
     }
-
-    fn owner<'a>(&'a self, id: &'a str) -> Fut<'a, Option<Option<String>>> {
-        Box::pin(
-            sqlx::query_scalar!("SELECT owner_id FROM videos WHERE file_id = $1", id)
-                .fetch_optional(&self.pool),
-        )
-    }
 }
